@@ -1,0 +1,142 @@
+"""Composition root: open the outbox, start the forwarder and the supervised drivers.
+
+Shutdown runs in dependency order with every step bounded: drivers stop first, the
+outbox commits what they handed it, the forwarder publishes ``offline`` and disconnects,
+then the outbox closes. SIGTERM/SIGINT only set an event (the handlers do no work).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+from agent import __version__, systemd
+from agent.config import LoadedConfig
+from agent.driver import DriverConfigBase, DriverContext
+from agent.events import clock_is_synchronised
+from agent.forwarder import Forwarder
+from agent.registry import create_driver
+from agent.supervisor import Supervisor
+from buffer.outbox import Outbox, OutboxSink
+
+log = logging.getLogger(__name__)
+
+STOP_BUDGET_S = 8.0  # under systemd's TimeoutStopSec and the 10 s promised to operators
+
+
+class Agent:
+    """One running agent. ``run`` returns when ``stop`` is set and shutdown finished."""
+
+    def __init__(self, loaded: LoadedConfig) -> None:
+        self.loaded = loaded
+        cfg = loaded.config
+        self.gateway_id = cfg.gateway.id
+        self.state_dir = Path(cfg.resolved_state_dir)
+        self.outbox = Outbox(
+            cfg.buffer,
+            source=f"/edge/{self.gateway_id}/buffer",
+            clock_synced=clock_is_synchronised,
+        )
+        self.sink = OutboxSink(self.outbox)
+        self.context = DriverContext(gateway_id=self.gateway_id, state_dir=self.state_dir)
+        self.forwarder = Forwarder(
+            cfg.mqtt,
+            gateway_id=self.gateway_id,
+            outbox=self.outbox,
+            birth={
+                "version": __version__,
+                "config_sha256": loaded.sha256,
+                "site": cfg.gateway.site,
+            },
+            report=self.sink.emit,
+        )
+        self.supervisor = Supervisor(
+            cfg.drivers,
+            self._make_driver,
+            self.sink,
+            gateway_id=self.gateway_id,
+            health=cfg.supervisor,
+        )
+        self.stop = asyncio.Event()
+
+    def _make_driver(self, config: DriverConfigBase):  # type: ignore[no-untyped-def]
+        return create_driver(config, self.context)
+
+    async def run(self) -> int:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        await self.outbox.open()
+        if self.outbox.quarantined:
+            log.error("outbox was corrupt; moved aside to %s", self.outbox.quarantined)
+        forwarder_stop = asyncio.Event()
+        forwarder = asyncio.create_task(self.forwarder.run(forwarder_stop), name="forwarder")
+        drivers = asyncio.create_task(self.supervisor.run(), name="supervisor")
+        watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        systemd.notify(f"READY=1\nSTATUS=running {len(self.supervisor.health)} drivers")
+        log.info(
+            "edge-agent %s running as %s with %d drivers",
+            __version__,
+            self.gateway_id,
+            len(self.supervisor.health),
+        )
+        stopper = asyncio.create_task(self.stop.wait())
+        done, _ = await asyncio.wait(
+            {forwarder, drivers, stopper}, return_when=asyncio.FIRST_COMPLETED
+        )
+        code = 0
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                log.error("agent core task %s failed", task.get_name(), exc_info=task.exception())
+                code = 1
+        systemd.notify("STOPPING=1")
+        log.info("stopping")
+        await self._shutdown(drivers, forwarder, forwarder_stop, watchdog, stopper)
+        return code
+
+    async def _shutdown(
+        self,
+        drivers: asyncio.Task[None],
+        forwarder: asyncio.Task[None],
+        forwarder_stop: asyncio.Event,
+        watchdog: asyncio.Task[None],
+        stopper: asyncio.Task[bool],
+    ) -> None:
+        for task in (drivers, watchdog, stopper):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            async with asyncio.timeout(3.0):
+                await drivers
+        # Everything the drivers handed over is committed before the queue is closed.
+        forwarder_stop.set()
+        try:
+            async with asyncio.timeout(STOP_BUDGET_S - 3.0):
+                await forwarder
+        except (TimeoutError, asyncio.CancelledError):
+            log.warning("forwarder did not stop in time")
+            forwarder.cancel()
+        except Exception:
+            log.exception("forwarder failed during shutdown")
+        await self.outbox.close()
+        self.context.shared.close_all()
+
+    async def _watchdog(self) -> None:
+        interval = systemd.watchdog_interval_s()
+        if interval is None:
+            return
+        while True:
+            systemd.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+
+async def run_agent(loaded: LoadedConfig) -> int:
+    agent = Agent(loaded)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, agent.stop.set)
+    try:
+        return await agent.run()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

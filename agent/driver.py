@@ -1,0 +1,87 @@
+"""The contract between the agent and every data source (Modbus, serial, camera, synthetic).
+
+A driver is constructed from its typed config and a :class:`DriverContext`, then ``run`` is
+awaited by the supervisor. ``run`` emits events through the sink until it is cancelled.
+It holds no retry loop of its own: when its device or port is unusable it raises
+(:class:`DriverError` for expected failures, which are logged without a traceback) and the
+supervisor restarts it with jittered backoff. Cleanup belongs in ``finally`` blocks, and
+``asyncio.CancelledError`` must always propagate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.events import Event
+
+T = TypeVar("T")
+
+
+class DriverError(Exception):
+    """An expected, explainable failure (port missing, device refused, stream ended)."""
+
+
+class EventSink(Protocol):
+    """Where drivers put events. ``emit`` returns only once the event is durable on disk."""
+
+    async def emit(self, event: Event) -> None: ...
+
+
+@dataclass
+class SharedResources:
+    """Objects several drivers share, created on first use (e.g. one inference worker).
+
+    Owned by the agent: whatever has a ``close()`` is closed when the agent stops.
+    """
+
+    _items: dict[str, Any] = field(default_factory=dict)
+
+    def get_or_create(self, key: str, factory: Callable[[], T]) -> T:
+        if key not in self._items:
+            self._items[key] = factory()
+        item: T = self._items[key]
+        return item
+
+    def close_all(self) -> None:
+        for item in reversed(list(self._items.values())):
+            close = getattr(item, "close", None)
+            if callable(close):
+                close()
+        self._items.clear()
+
+
+@dataclass
+class DriverContext:
+    """What the agent hands a driver besides its own config."""
+
+    gateway_id: str
+    state_dir: Path
+    shared: SharedResources = field(default_factory=SharedResources)
+
+
+class DriverConfigBase(BaseModel):
+    """Keys every driver entry has. Each kind subclasses it with ``kind: Literal[...]``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+        description="Unique driver name; appears in event sources, logs and task names.",
+    )
+    enabled: bool = Field(default=True, description="Set false to keep an entry but not run it.")
+
+
+@runtime_checkable
+class Driver(Protocol):
+    """A source of events, run and restarted by the supervisor."""
+
+    name: str
+
+    async def run(self, sink: EventSink) -> None:
+        """Produce events into ``sink`` until cancelled; raise on failure."""
+        ...

@@ -1,0 +1,204 @@
+"""The typed event envelope every producer emits and the platform receives.
+
+Events are serialised as CloudEvents 1.0 structured JSON (see docs/events.md) with the
+extension attributes ``seq``, ``priority``, ``severity`` and ``clocksync``. This module has
+no I/O and imports only the standard library, so every layer may depend on it.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+SPEC_VERSION = "1.0"
+JSON_CONTENT_TYPE = "application/json"
+
+
+class Priority(enum.IntEnum):
+    """Delivery class. Higher is more urgent: alarms are sent first and never shed."""
+
+    TELEMETRY = 0
+    EVENT = 1
+    ALARM = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, value: str | int | Priority) -> Priority:
+        if isinstance(value, Priority):
+            return value
+        if isinstance(value, int):
+            return cls(value)
+        try:
+            return cls[value.upper()]
+        except KeyError:
+            raise ValueError(f"unknown priority {value!r}; use alarm, event or telemetry") from None
+
+
+class Severity(enum.StrEnum):
+    """How bad the situation is, independent of how urgently the event must travel."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+def uuid7() -> str:
+    """Return a UUIDv7 string (RFC 9562): 48-bit Unix ms timestamp, then random bits.
+
+    Time-ordered ids keep the platform's index and our outbox append-friendly.
+    """
+    unix_ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(secrets.token_bytes(10), "big")
+    value = (unix_ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76  # version
+    value |= ((rand >> 62) & 0xFFF) << 64  # rand_a, 12 bits
+    value |= 0b10 << 62  # variant
+    value |= rand & ((1 << 62) - 1)  # rand_b, 62 bits
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A binary blob (e.g. an evidence JPEG) sent on its own topic beside its event.
+
+    It travels through the same outbox as the event, so it is durable and retried alike.
+    """
+
+    data: bytes
+    content_type: str = "image/jpeg"
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One occurrence, as produced by a driver, before the outbox numbers it.
+
+    ``type`` is dotted, its first part is the topic category (``elevator.fault`` goes to
+    ``.../events/elevator``). ``subject`` is a device id, never a person's name.
+    ``data`` must be JSON-serialisable.
+    """
+
+    type: str
+    subject: str
+    data: dict[str, Any]
+    priority: Priority = Priority.EVENT
+    severity: Severity = Severity.INFO
+    source: str = ""
+    id: str = field(default_factory=uuid7)
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    attachments: tuple[Attachment, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.type or "." not in self.type:
+            raise ValueError(f"event type must be dotted like 'elevator.fault', got {self.type!r}")
+        if self.time.tzinfo is None:
+            raise ValueError("event time must be timezone-aware (UTC)")
+
+    @property
+    def category(self) -> str:
+        return self.type.split(".", 1)[0]
+
+    def with_source(self, source: str) -> Event:
+        """Return a copy stamped with the producing driver's source URI, if it has none."""
+        if self.source:
+            return self
+        return Event(
+            type=self.type,
+            subject=self.subject,
+            data=self.data,
+            priority=self.priority,
+            severity=self.severity,
+            source=source,
+            id=self.id,
+            time=self.time,
+            attachments=self.attachments,
+        )
+
+
+def attachment_topic_suffix(event_id: str, index: int) -> str:
+    """Topic suffix (after ``edge/{gateway}/``) of an event's n-th attachment (1-based)."""
+    return f"snapshots/{event_id}/{index}"
+
+
+def event_topic_suffix(event: Event) -> str:
+    """Topic suffix (after ``edge/{gateway}/``) of an event, by its priority and category."""
+    kind = "telemetry" if event.priority is Priority.TELEMETRY else "events"
+    return f"{kind}/{event.category}"
+
+
+def to_cloudevent(event: Event, *, seq: int, clock_synced: bool) -> dict[str, Any]:
+    """Build the CloudEvents 1.0 structured-mode document for ``event``."""
+    doc: dict[str, Any] = {
+        "specversion": SPEC_VERSION,
+        "id": event.id,
+        "source": event.source or "/edge",
+        "type": event.type,
+        "subject": event.subject,
+        "time": event.time.astimezone(UTC).isoformat(timespec="milliseconds").replace(
+            "+00:00", "Z"
+        ),
+        "datacontenttype": JSON_CONTENT_TYPE,
+        "seq": seq,
+        "priority": event.priority.label,
+        "severity": event.severity.value,
+        "clocksync": "ntp" if clock_synced else "unsynchronised",
+        "data": event.data,
+    }
+    if event.attachments:
+        doc["attachments"] = [
+            {
+                "topic_suffix": attachment_topic_suffix(event.id, n),
+                "contenttype": a.content_type,
+                "sha256": a.sha256,
+                "bytes": len(a.data),
+            }
+            for n, a in enumerate(event.attachments, start=1)
+        ]
+    return doc
+
+
+def encode_cloudevent(event: Event, *, seq: int, clock_synced: bool) -> bytes:
+    """Serialise ``event`` to compact UTF-8 JSON bytes."""
+    doc = to_cloudevent(event, seq=seq, clock_synced=clock_synced)
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_TIME_ERROR = 5
+_ADJ_NO_CHANGE = 0
+
+
+def clock_is_synchronised() -> bool:
+    """Whether the kernel says the wall clock is disciplined (NTP), via adjtimex(2).
+
+    A Raspberry Pi has no RTC: until NTP syncs, its clock may be hours or years off, and
+    every event says so. Off Linux we cannot tell, so we say "unsynchronised".
+    """
+    if os.environ.get("EDGE_AGENT_ASSUME_CLOCK_SYNC") == "1":
+        return True
+    try:
+        import ctypes  # noqa: PLC0415 - only needed on Linux
+
+        class _Timex(ctypes.Structure):
+            _fields_ = [("modes", ctypes.c_uint), ("_pad", ctypes.c_byte * 204)]
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        buf = _Timex()
+        buf.modes = _ADJ_NO_CHANGE
+        state = int(libc.adjtimex(ctypes.byref(buf)))
+    except (OSError, AttributeError):
+        return False
+    return state not in (-1, _TIME_ERROR)

@@ -1,0 +1,147 @@
+"""Run every driver in its own task and restart it with jittered backoff when it fails.
+
+A failing driver never stops the others: each driver's task catches its failures, and
+only a bug in the supervisor itself reaches the TaskGroup. Health is published as
+``gateway.health`` events on transitions (failing, recovered), not on every failure, and
+logged the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from agent.backoff import full_jitter
+from agent.config import HealthConfig
+from agent.driver import Driver, DriverConfigBase, DriverError, EventSink
+from agent.events import Event, Priority, Severity
+
+log = logging.getLogger(__name__)
+
+DriverFactory = Callable[[DriverConfigBase], Driver]
+
+
+@dataclass
+class DriverHealth:
+    name: str
+    state: str = "starting"  # starting | running | failing
+    restarts: int = 0
+    last_error: str | None = None
+
+
+class _DriverSink:
+    """Stamps the driver's source on its events and notices that it works again."""
+
+    def __init__(self, sink: EventSink, source: str, on_emit: Callable[[], None]) -> None:
+        self._sink = sink
+        self._source = source
+        self._on_emit = on_emit
+
+    async def emit(self, event: Event) -> None:
+        await self._sink.emit(event.with_source(self._source))
+        self._on_emit()
+
+
+class Supervisor:
+    def __init__(
+        self,
+        configs: Sequence[DriverConfigBase],
+        factory: DriverFactory,
+        sink: EventSink,
+        *,
+        gateway_id: str,
+        health: HealthConfig,
+    ) -> None:
+        self._configs = [c for c in configs if c.enabled]
+        self._factory = factory
+        self._sink = sink
+        self._gw = gateway_id
+        self._health_cfg = health
+        self.health: dict[str, DriverHealth] = {c.name: DriverHealth(c.name) for c in self._configs}
+
+    async def run(self) -> None:
+        """Supervise all drivers until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            for cfg in self._configs:
+                tg.create_task(self._supervise(cfg), name=f"driver[{cfg.name}]")
+            # Run until cancelled, even with no drivers configured (forward-only gateway).
+            await asyncio.Event().wait()
+
+    def _source(self, name: str) -> str:
+        return f"/edge/{self._gw}/drivers/{name}"
+
+    async def _publish_health(self, h: DriverHealth, severity: Severity) -> None:
+        event = Event(
+            type="gateway.health",
+            subject=f"driver:{h.name}",
+            data={"driver": h.name, "state": h.state, "restarts": h.restarts,
+                  "error": h.last_error},
+            priority=Priority.EVENT,
+            severity=severity,
+            source=f"/edge/{self._gw}/supervisor",
+        )
+        try:
+            await self._sink.emit(event)
+        except Exception as exc:  # noqa: BLE001 - health reporting must not kill supervision
+            log.error("could not record health of driver %s: %s", h.name, exc)
+
+    async def _supervise(self, cfg: DriverConfigBase) -> None:
+        h = self.health[cfg.name]
+        attempt = 0
+        recovered = asyncio.Event()
+
+        def mark_working() -> None:
+            if h.state != "running":
+                recovered.set()
+
+        while True:
+            started = time.monotonic()
+            recovered.clear()
+            watcher = asyncio.create_task(self._watch_recovery(h, recovered))
+            try:
+                driver = self._factory(cfg)
+                log.info("driver %s (%s) starting", cfg.name, getattr(cfg, "kind", "?"))
+                await driver.run(_DriverSink(self._sink, self._source(cfg.name), mark_working))
+                error = "run() returned"
+            except asyncio.CancelledError:
+                raise
+            except DriverError as exc:
+                error = str(exc)
+            except Exception as exc:
+                log.exception("driver %s crashed", cfg.name)
+                error = f"{type(exc).__name__}: {exc}"
+            finally:
+                watcher.cancel()
+            ran = time.monotonic() - started
+            if ran >= self._health_cfg.healthy_after_s:
+                attempt = 0
+            h.restarts += 1
+            h.last_error = error
+            if h.state != "failing":
+                log.warning("driver %s failing: %s (restarting with backoff)", cfg.name, error)
+                h.state = "failing"
+                await self._publish_health(h, Severity.WARNING)
+            else:
+                log.debug("driver %s failed again: %s", cfg.name, error)
+            delay = full_jitter(
+                attempt, base=self._health_cfg.restart_base_s, cap=self._health_cfg.restart_max_s
+            )
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _watch_recovery(self, h: DriverHealth, recovered: asyncio.Event) -> None:
+        """A driver counts as running once it emits an event or survives a while."""
+        try:
+            async with asyncio.timeout(min(self._health_cfg.healthy_after_s, 10.0)):
+                await recovered.wait()
+        except TimeoutError:
+            pass
+        if h.state == "running":
+            return
+        previous, h.state = h.state, "running"
+        if previous == "failing":
+            log.info("driver %s recovered after %d restarts", h.name, h.restarts)
+            await self._publish_health(h, Severity.INFO)

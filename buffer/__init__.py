@@ -1,0 +1,1 @@
+"""The durable SQLite outbox every event passes through before it is forwarded."""

@@ -1,0 +1,208 @@
+"""Async face of the outbox: one thread owns the SQLite connection, callers await it.
+
+Appends from any number of tasks are queued to the writer thread, which takes every
+append waiting at that moment into one transaction (natural group commit: while one
+commit syncs, the next batch gathers). ``append`` returns only after that commit, so an
+event acknowledged to its producer is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from agent.events import Event
+from buffer.config import BufferConfig
+from buffer.store import BufferFullError, OutboxRow, OutboxStats, OutboxStore
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_MAX_GROUP = 4096  # events per commit; bounds one transaction's size and latency
+
+__all__ = ["BufferFullError", "Outbox", "OutboxRow", "OutboxStats"]
+
+
+class _Append:
+    __slots__ = ("events", "future")
+
+    def __init__(self, events: Sequence[Event]) -> None:
+        self.events = events
+        self.future: concurrent.futures.Future[list[int]] = concurrent.futures.Future()
+
+
+class _Call:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[OutboxStore], Any]) -> None:
+        self.fn = fn
+        self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+
+_STOP = object()
+
+
+class Outbox:
+    """Durable store-and-forward queue used by the sink (producers) and the forwarder."""
+
+    def __init__(
+        self,
+        config: BufferConfig,
+        *,
+        source: str,
+        clock_synced: Callable[[], bool] | None = None,
+    ) -> None:
+        self._config = config
+        self._source = source
+        self._clock_synced = clock_synced
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.changed = asyncio.Event()  # set whenever rows were added
+        self.quarantined: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Start the writer thread and open (or quarantine and recreate) the file."""
+        self._loop = asyncio.get_running_loop()
+        ready: concurrent.futures.Future[OutboxStore] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._writer, args=(ready,), name="buffer-writer", daemon=False
+        )
+        self._thread.start()
+        store = await asyncio.wrap_future(ready)
+        self.quarantined = store.quarantined
+        self.changed.set()
+
+    async def close(self) -> None:
+        """Finish every queued operation, checkpoint and close. Idempotent."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        thread, self._thread = self._thread, None
+        await asyncio.to_thread(thread.join)
+
+    def _writer(self, ready: concurrent.futures.Future[OutboxStore]) -> None:
+        try:
+            store = OutboxStore(self._config, source=self._source, clock_synced=self._clock_synced)
+        except BaseException as exc:
+            ready.set_exception(exc)
+            return
+        ready.set_result(store)
+        try:
+            self._serve(store)
+        finally:
+            store.close()
+
+    def _serve(self, store: OutboxStore) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            if isinstance(item, _Call):
+                self._run_call(store, item)
+                continue
+            group: list[_Append] = [item]
+            size = len(item.events)
+            stop_after = False
+            # Take whatever else is already waiting: one commit serves them all.
+            while size < _MAX_GROUP:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(nxt, _Append):
+                    group.append(nxt)
+                    size += len(nxt.events)
+                else:
+                    self._commit_group(store, group)
+                    group = []
+                    if nxt is _STOP:
+                        stop_after = True
+                        break
+                    self._run_call(store, nxt)
+            if group:
+                self._commit_group(store, group)
+            if stop_after:
+                return
+
+    def _commit_group(self, store: OutboxStore, group: list[_Append]) -> None:
+        events = [e for a in group for e in a.events]
+        try:
+            seqs = store.append(events)
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting producer
+            for a in group:
+                a.future.set_exception(exc)
+            return
+        i = 0
+        for a in group:
+            n = len(a.events)
+            a.future.set_result(seqs[i : i + n])
+            i += n
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.changed.set)
+
+    @staticmethod
+    def _run_call(store: OutboxStore, call: _Call) -> None:
+        try:
+            call.future.set_result(call.fn(store))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the awaiting task
+            call.future.set_exception(exc)
+
+    # -- operations ------------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if self._thread is None:
+            raise RuntimeError("outbox is not open")
+
+    async def append(self, events: Sequence[Event]) -> list[int]:
+        """Store events durably; return their gateway-wide seq numbers."""
+        self._require_open()
+        item = _Append(events)
+        self._queue.put(item)
+        # Shield: a cancelled producer must not leave us unsure whether it was stored;
+        # the commit goes ahead either way.
+        return await asyncio.shield(asyncio.wrap_future(item.future))
+
+    async def call(self, fn: Callable[[OutboxStore], T]) -> T:
+        """Run ``fn(store)`` on the writer thread (after everything queued before it)."""
+        self._require_open()
+        item = _Call(fn)
+        self._queue.put(item)
+        result: T = await asyncio.wrap_future(item.future)
+        return result
+
+    async def pending(self, limit: int) -> list[OutboxRow]:
+        return await self.call(lambda s: s.pending(limit))
+
+    async def ack(self, row_ids: Sequence[int]) -> None:
+        await self.call(lambda s: s.ack(row_ids))
+
+    async def dead_letter(self, rejected: Sequence[tuple[int, str]]) -> None:
+        await self.call(lambda s: s.dead_letter(rejected))
+
+    async def stats(self) -> OutboxStats:
+        return await self.call(OutboxStore.stats)
+
+    async def requeue_dead(self) -> int:
+        """Send dead-lettered rows again (e.g. after the broker's ACL was fixed)."""
+        n = await self.call(OutboxStore.requeue_dead)
+        self.changed.set()
+        return n
+
+
+class OutboxSink:
+    """The EventSink drivers write to: ``emit`` returns once the event is committed."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+
+    async def emit(self, event: Event) -> None:
+        await self._outbox.append([event])

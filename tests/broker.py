@@ -1,0 +1,123 @@
+"""A real Mosquitto broker on a free loopback port, and a real paho subscriber.
+
+Started by the tests (the Debian ``mosquitto`` package must be installed; .ci/run does).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
+
+
+@dataclass
+class Mosquitto:
+    """One broker process; ``extra`` lines go into its listener section."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    extra: list[str] = field(default_factory=list)
+    acl: str | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    def config_text(self) -> str:
+        lines = ["per_listener_settings true", "persistence false", "user root",
+                 f"listener {self.port} 127.0.0.1"]
+        lines += self.extra or ["allow_anonymous true"]
+        if self.acl is not None:
+            acl_file = self.workdir / "acl"
+            acl_file.write_text(self.acl)
+            lines.append(f"acl_file {acl_file}")
+        return "\n".join(lines) + "\n"
+
+    def start(self) -> Mosquitto:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        conf = self.workdir / f"mosquitto-{self.port}.conf"
+        conf.write_text(self.config_text())
+        log = (self.workdir / f"mosquitto-{self.port}.log").open("ab")
+        self.proc = subprocess.Popen([binary, "-c", str(conf), "-v"], stdout=log, stderr=log)
+        wait_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def log_text(self) -> str:
+        path = self.workdir / f"mosquitto-{self.port}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+class Subscriber:
+    """Collects every message under a topic filter, like the central platform would."""
+
+    def __init__(self, port: int, topic: str = "edge/#", *, client_id: str = "platform") -> None:
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self._lock = threading.Lock()
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                   protocol=mqtt.MQTTv5)
+        self._client.on_message = self._on_message
+        self._subscribed = threading.Event()
+        self._client.on_subscribe = lambda *a: self._subscribed.set()
+        self._client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
+        self._client.connect("127.0.0.1", port)
+        self._client.loop_start()
+        if not self._subscribed.wait(10):
+            raise TimeoutError("subscriber did not subscribe")
+
+    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+    def events(self) -> list[dict[str, Any]]:
+        with self._lock:
+            msgs = list(self.messages)
+        return [json.loads(p) for t, p, _ in msgs if "/events/" in t or "/telemetry/" in t]
+
+    def on_topic(self, suffix: str) -> list[bytes]:
+        with self._lock:
+            return [p for t, p, _ in self.messages if t.endswith(suffix)]
+
+    def wait(self, predicate: Any, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self):
+                return True
+            time.sleep(0.1)
+        return bool(predicate(self))
+
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()

@@ -1,0 +1,63 @@
+"""Run the real agent as a child process (``python -m agent run``) for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.conftest import REPO
+
+
+def write_config(path: Path, *, port: int, buffer: Path, drivers: list[dict[str, Any]],
+                 gateway: str = "gw-0001", mqtt: dict[str, Any] | None = None,
+                 buffer_extra: dict[str, Any] | None = None,
+                 extra: dict[str, Any] | None = None) -> Path:
+    doc: dict[str, Any] = {
+        "gateway": {"id": gateway, "site": "test-site"},
+        "mqtt": mqtt or {"host": "127.0.0.1", "port": port, "insecure": True,
+                         "reconnect_max_s": 2.0, "timeout_s": 5.0},
+        "buffer": {"path": str(buffer), **(buffer_extra or {})},
+        "drivers": drivers,
+        "supervisor": {"restart_base_s": 0.2, "restart_max_s": 2.0, "healthy_after_s": 5.0},
+        **(extra or {}),
+    }
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+class AgentProcess:
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config = config
+        self.log_path = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AgentProcess:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "agent", "run", "--config", str(self.config)],
+                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def terminate(self, timeout: float = 15.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")

@@ -1,0 +1,1 @@
+"""Camera capture, ONNX detection, zones and the parking dwell engine."""
