@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 import os
 import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 SPEC_VERSION = "1.0"
 JSON_CONTENT_TYPE = "application/json"
@@ -148,9 +149,7 @@ def to_cloudevent(event: Event, *, seq: int, clock_synced: bool) -> dict[str, An
         "source": event.source or "/edge",
         "type": event.type,
         "subject": event.subject,
-        "time": event.time.astimezone(UTC).isoformat(timespec="milliseconds").replace(
-            "+00:00", "Z"
-        ),
+        "time": event.time.astimezone(UTC),
         "datacontenttype": JSON_CONTENT_TYPE,
         "seq": seq,
         "priority": event.priority.label,
@@ -172,9 +171,15 @@ def to_cloudevent(event: Event, *, seq: int, clock_synced: bool) -> dict[str, An
 
 
 def encode_cloudevent(event: Event, *, seq: int, clock_synced: bool) -> bytes:
-    """Serialise ``event`` to compact UTF-8 JSON bytes."""
+    """Serialise ``event`` to compact UTF-8 JSON bytes (RFC 3339 UTC times ending in Z).
+
+    orjson, because encoding is most of the outbox's CPU time per event (bench/buffer).
+    """
     doc = to_cloudevent(event, seq=seq, clock_synced=clock_synced)
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_UTC_Z)
+    except TypeError as exc:
+        raise ValueError(f"event {event.type} data is not JSON-serialisable: {exc}") from exc
 
 
 _TIME_ERROR = 5
@@ -188,6 +193,10 @@ def clock_is_synchronised() -> bool:
     every event says so. Off Linux we cannot tell, so we say "unsynchronised".
     """
     if os.environ.get("EDGE_AGENT_ASSUME_CLOCK_SYNC") == "1":
+        return True
+    # systemd-timesyncd's flag file works even where the unit's ProtectClock= forbids
+    # adjtimex(2).
+    if os.path.exists("/run/systemd/timesync/synchronized"):  # noqa: PTH110
         return True
     try:
         import ctypes  # noqa: PLC0415 - only needed on Linux

@@ -14,8 +14,8 @@ Delivery rules (see docs/events.md and ../shared/research/anchors-reliability.md
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
+from collections import deque
 import logging
 import ssl
 import time
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.backoff import full_jitter
@@ -33,10 +34,8 @@ from buffer.outbox import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 
-# The paho message id of the publish just issued by the current task (see _AckTracker).
-_last_mid: contextvars.ContextVar[int] = contextvars.ContextVar("edge_agent_last_mid")
-
 _REJECT_REPORT_INTERVAL_S = 60.0
+_SETTLE_CHUNK = 256
 
 
 class _QuietPendingCalls(logging.Filter):
@@ -56,7 +55,7 @@ class ForwarderStats:
     dead_lettered: int = 0
     connects: int = 0
     connect_failures: int = 0
-    last_reason: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
 
 
 class NegativeAck(Exception):  # noqa: N818 - named after the MQTT packet
@@ -65,43 +64,122 @@ class NegativeAck(Exception):  # noqa: N818 - named after the MQTT packet
         self.reason = reason
 
 
-class _AckTracker:
-    """Expose PUBACK reason codes that aiomqtt 2.5.1 drops on the floor.
+class _Publisher:
+    """QoS 1 publishing on aiomqtt's connection, with PUBACK reason codes.
 
-    Wraps the paho client's ``publish`` to learn each message id (stored in a context
-    variable of the publishing task) and its ``on_publish`` to record failures, then lets
-    aiomqtt's own callback complete the waiting publish as usual.
+    aiomqtt 2.5.1 completes ``publish`` on any PUBACK and drops the reason code, and it
+    spends a task per publish on its timeout. We publish through the paho client that
+    aiomqtt drives (its socket callbacks run in our event loop) and hook ``on_publish``
+    and ``on_disconnect``: each PUBACK is recorded against its message id together with
+    its reason code, and a lost connection wakes the waiter at once.
     """
 
     def __init__(self, client: aiomqtt.Client) -> None:
-        self.failures: dict[int, ReasonCode] = {}
-        paho = client._client  # noqa: SLF001 - the hook point aiomqtt 2.x offers
-        original_publish = paho.publish
-        original_on_publish = paho.on_publish
-
-        def publish(*args: Any, **kwargs: Any) -> Any:
-            info = original_publish(*args, **kwargs)
-            _last_mid.set(info.mid)
-            return info
+        self._paho = client._client  # noqa: SLF001 - the hook point aiomqtt 2.x offers
+        self._rows: dict[int, int] = {}  # paho mid -> outbox row id
+        self._early: dict[int, ReasonCode | None] = {}
+        self.results: list[tuple[int, ReasonCode | None]] = []
+        self.progress = asyncio.Event()
+        self.lost: BaseException | None = None
+        self._wake_at = 0
+        self._woken = False
+        self._last_ack = time.monotonic()
+        aiomqtt_on_publish = self._paho.on_publish
+        aiomqtt_on_disconnect = self._paho.on_disconnect
 
         def on_publish(c: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-            if isinstance(reason, ReasonCode) and reason.is_failure:
-                self.failures[mid] = reason
-            original_on_publish(c, userdata, mid, reason, props)
+            failed = reason if isinstance(reason, ReasonCode) and reason.is_failure else None
+            row = self._rows.pop(mid, None)
+            if row is None:
+                self._early[mid] = failed
+            else:
+                self.results.append((row, failed))
+            self._last_ack = time.monotonic()
+            if len(self.results) >= self._wake_at:
+                self.progress.set()
+            aiomqtt_on_publish(c, userdata, mid, reason, props)
 
-        paho.publish = publish
-        paho.on_publish = on_publish
+        def on_disconnect(*args: Any) -> None:
+            self.lost = aiomqtt.MqttError(f"connection lost: {args[2] if len(args) > 2 else ''}")
+            self.progress.set()
+            aiomqtt_on_disconnect(*args)
 
-    async def publish(self, client: aiomqtt.Client, topic: str, payload: bytes, *,
-                      qos: int, retain: bool, timeout: float) -> None:
+        self._paho.on_publish = on_publish
+        self._paho.on_disconnect = on_disconnect
+
+    def publish(self, row_id: int, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """Hand one message to paho; its outcome appears in ``results`` later."""
+        if self.lost is not None:
+            raise self.lost
+        info = self._paho.publish(topic, payload, qos=1, retain=retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        if info.mid in self._early:  # PUBACK already processed (defensive; not expected)
+            self.results.append((row_id, self._early.pop(info.mid)))
+        else:
+            self._rows[info.mid] = row_id
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._rows)
+
+    def take_results(self) -> list[tuple[int, ReasonCode | None]]:
+        out, self.results = self.results, []
+        return out
+
+    def unwake(self) -> None:
+        self._woken = False
+
+    def wake(self) -> None:
+        """Wake a waiter early (used when the agent is stopping)."""
+        self._woken = True
+        self.progress.set()
+
+    async def wait_results(self, want: int, timeout: float) -> None:
+        """Wait until ``want`` outcomes are ready, the link is lost, or ``wake()``.
+
+        Waking per PUBACK would cost an event-loop round trip per message; waking per
+        chunk keeps the loop free for paho's socket callbacks. ``timeout`` is measured
+        from the last PUBACK: a broker that acknowledges slowly is fine, a silent one is
+        not.
+        """
+        self._wake_at = max(1, want)
         try:
-            await client.publish(topic, payload, qos=qos, retain=retain, timeout=timeout)
+            while len(self.results) < self._wake_at:
+                if self.lost is not None:
+                    raise self.lost
+                self.progress.clear()
+                silent_for = time.monotonic() - self._last_ack
+                try:
+                    async with asyncio.timeout(max(0.0, timeout - silent_for)):
+                        await self.progress.wait()
+                except TimeoutError:
+                    if time.monotonic() - self._last_ack >= timeout:
+                        raise aiomqtt.MqttError(
+                            f"no PUBACK for {timeout:.0f} s; broker unresponsive"
+                        ) from None
+                    continue
+                if self._woken:
+                    self._woken = False
+                    return
         finally:
-            mid = _last_mid.get(None)
-        if mid is not None:
-            reason = self.failures.pop(mid, None)
-            if reason is not None:
-                raise NegativeAck(reason)
+            self._wake_at = 0
+        if self.lost is not None and not self.results:
+            raise self.lost
+
+    async def publish_and_wait(self, topic: str, payload: bytes, *, retain: bool,
+                               timeout: float) -> None:
+        """Publish one message and wait for its PUBACK; raise NegativeAck if refused."""
+        self.publish(-1, topic, payload, retain=retain)
+        self._last_ack = time.monotonic()
+        while True:
+            for i, (row, failed) in enumerate(self.results):
+                if row == -1:
+                    del self.results[i]
+                    if failed is not None:
+                        raise NegativeAck(failed)
+                    return
+            await self.wait_results(len(self.results) + 1, timeout)
 
 
 def build_tls_context(cfg: MqttConfig) -> ssl.SSLContext | None:
@@ -172,19 +250,19 @@ class Forwarder:
         attempt = 0
         while not stop.is_set():
             client = self._client()
-            tracker = _AckTracker(client)
             try:
                 async with client:
+                    publisher = _Publisher(client)
                     self.stats.connects += 1
                     attempt = 0
-                    await tracker.publish(
-                        client, self.status_topic, self._status("online", **self._birth),
-                        qos=1, retain=True, timeout=self._cfg.timeout_s,
+                    await publisher.publish_and_wait(
+                        self.status_topic, self._status("online", **self._birth),
+                        retain=True, timeout=self._cfg.timeout_s,
                     )
                     self._transition(up=True)
                     self.connected.set()
-                    await self._pump(client, tracker, stop)
-                    await self._say_offline(client, tracker)
+                    await self._pump(publisher, stop)
+                    await self._say_offline(publisher)
                     return
             except (aiomqtt.MqttError, NegativeAck, OSError) as exc:
                 self.connected.clear()
@@ -210,62 +288,104 @@ class Forwarder:
             log.warning("uplink to %s:%d is down: %s", self._cfg.host,
                         self._cfg.effective_port, why)
 
-    async def _say_offline(self, client: aiomqtt.Client, tracker: _AckTracker) -> None:
+    async def _say_offline(self, publisher: _Publisher) -> None:
         try:
-            await tracker.publish(client, self.status_topic,
-                                  self._status("offline", reason="shutdown"),
-                                  qos=1, retain=True, timeout=min(self._cfg.timeout_s, 3.0))
+            await publisher.publish_and_wait(
+                self.status_topic, self._status("offline", reason="shutdown"),
+                retain=True, timeout=min(self._cfg.timeout_s, 3.0),
+            )
         except (aiomqtt.MqttError, NegativeAck) as exc:
             log.warning("could not publish offline status: %s", exc)
 
-    async def _pump(self, client: aiomqtt.Client, tracker: _AckTracker,
-                    stop: asyncio.Event) -> None:
-        window = asyncio.Semaphore(self._cfg.inflight)
-        while not stop.is_set():
-            self._outbox.changed.clear()
-            rows = await self._outbox.pending(self._cfg.batch)
-            if not rows:
-                waiter = asyncio.ensure_future(self._outbox.changed.wait())
-                stopper = asyncio.ensure_future(stop.wait())
-                try:
-                    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    waiter.cancel()
-                    stopper.cancel()
-                continue
-            await self._send_batch(client, tracker, rows, window)
+    async def _pump(self, publisher: _Publisher, stop: asyncio.Event) -> None:
+        """Keep ``inflight`` publishes on the wire, refilling as PUBACKs return.
 
-    async def _send_batch(self, client: aiomqtt.Client, tracker: _AckTracker,
-                          rows: list[OutboxRow], window: asyncio.Semaphore) -> None:
-        timeout = self._cfg.timeout_s
+        Rows are read from the outbox a batch at a time; outcomes are settled in chunks
+        (acknowledged rows deleted, refused rows dead-lettered) while publishing goes
+        on. Whatever paho holds would die with the process, which is harmless: rows
+        leave the outbox only after their PUBACK.
+        """
+        window = self._cfg.inflight
+        # paho keeps ``window`` on the wire and sends the next queued message from inside
+        # its PUBACK handling, so we keep several windows queued in paho and refill it in
+        # steps: the wire never waits for an event-loop round trip, and paho's
+        # per-PUBACK queue scan stays bounded.
+        handed = 16 * window
+        step = min(256, handed // 4)
+        queue: deque[OutboxRow] = deque()
+        in_flight: set[int] = set()  # fetched and not yet settled
+        waker = asyncio.create_task(self._wake_on(stop, publisher))
+        try:
+            while not stop.is_set():
+                while queue and publisher.outstanding < handed:
+                    row = queue.popleft()
+                    publisher.publish(row.id, self._prefix + row.topic, row.payload)
+                if not queue:
+                    await self._settle(publisher, in_flight)
+                    self._outbox.changed.clear()
+                    rows = await self._outbox.pending(self._cfg.batch + len(in_flight))
+                    fresh = [r for r in rows if r.id not in in_flight][: self._cfg.batch]
+                    if fresh:
+                        queue.extend(fresh)
+                        in_flight.update(r.id for r in fresh)
+                        continue
+                    if not in_flight:
+                        await self._wait_for_rows(stop)
+                        continue
+                elif len(publisher.results) >= _SETTLE_CHUNK:
+                    await self._settle(publisher, in_flight)
+                if publisher.outstanding:
+                    want = len(publisher.results) + min(step, publisher.outstanding)
+                    await publisher.wait_results(want, self._cfg.timeout_s)
+            # Stopping: give what is on the wire a moment to be acknowledged.
+            publisher.unwake()
+            try:
+                async with asyncio.timeout(min(self._cfg.timeout_s, 2.0)):
+                    while publisher.outstanding:
+                        want = len(publisher.results) + publisher.outstanding
+                        await publisher.wait_results(want, self._cfg.timeout_s)
+            except TimeoutError:
+                log.warning("%d publishes unacknowledged at shutdown; they will be re-sent",
+                            publisher.outstanding)
+        finally:
+            waker.cancel()
+            await self._settle(publisher, in_flight)
 
-        async def one(row: OutboxRow) -> None:
-            async with window:
-                await tracker.publish(client, self._prefix + row.topic, row.payload,
-                                      qos=1, retain=False, timeout=timeout)
+    @staticmethod
+    async def _wake_on(stop: asyncio.Event, publisher: _Publisher) -> None:
+        await stop.wait()
+        publisher.wake()
 
-        results = await asyncio.gather(*(one(r) for r in rows), return_exceptions=True)
+    async def _wait_for_rows(self, stop: asyncio.Event) -> None:
+        waiter = asyncio.ensure_future(self._outbox.changed.wait())
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            stopper.cancel()
+
+    async def _settle(self, publisher: _Publisher, in_flight: set[int]) -> None:
+        results = publisher.take_results()
+        if not results:
+            return
         delivered: list[int] = []
         rejected: list[tuple[int, str]] = []
-        failure: BaseException | None = None
-        for row, result in zip(rows, results, strict=True):
-            if result is None:
-                delivered.append(row.id)
-            elif isinstance(result, NegativeAck):
-                rejected.append((row.id, str(result)))
-                key = f"{int(result.reason.value):#04x}"
-                self.stats.last_reason[key] = self.stats.last_reason.get(key, 0) + 1
-            elif failure is None:
-                failure = result
-        # Settle what the broker answered before reacting to a broken connection.
+        for row_id, failed in results:
+            in_flight.discard(row_id)
+            if failed is None:
+                delivered.append(row_id)
+            else:
+                reason = str(NegativeAck(failed))
+                rejected.append((row_id, reason))
+                key = f"{int(failed.value):#04x}"
+                self.stats.reasons[key] = self.stats.reasons.get(key, 0) + 1
         await self._outbox.ack(delivered)
         self.stats.delivered += len(delivered)
         if rejected:
             await self._outbox.dead_letter(rejected)
             self.stats.dead_lettered += len(rejected)
             await self._report_rejects(len(rejected), rejected[-1][1])
-        if failure is not None:
-            raise failure
 
     async def _report_rejects(self, n: int, reason: str) -> None:
         self._rejects_since_report += n

@@ -1,0 +1,85 @@
+"""Durable append throughput of the outbox ÷ raw sqlite3 executemany, same run.
+
+Both sides write the same number of rows of the same payload size, in the same batch
+size, with the same PRAGMAs (WAL, synchronous=FULL), committing once per batch. The
+outbox also does its real work: CloudEvents JSON encoding, seq assignment, the hop to
+its writer thread and back. Event objects are built before timing on both sides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from agent.events import Event, Priority, encode_cloudevent
+from buffer.config import BufferConfig
+from buffer.outbox import Outbox
+
+BATCH = 100
+
+
+def _events(n: int) -> list[Event]:
+    return [Event(type="bench.sample", subject="dev-1", data={"n": i, "pad": "x" * 64},
+                  priority=Priority.EVENT) for i in range(n)]
+
+
+def _raw(path: Path, payloads: list[bytes]) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=5000",
+                   "journal_size_limit=8388608"):
+        conn.execute(f"PRAGMA {pragma}")
+    conn.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT,"
+                 " part INTEGER, seq INTEGER, priority INTEGER, topic TEXT, payload BLOB,"
+                 " size INTEGER, created REAL, state INTEGER DEFAULT 0, reason TEXT,"
+                 " UNIQUE(event_id, part))")
+    start = time.perf_counter()
+    for b in range(0, len(payloads), BATCH):
+        rows = [(f"id-{i}", 0, i, 1, "events/bench", p, len(p), time.time())
+                for i, p in enumerate(payloads[b:b + BATCH], start=b)]
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO outbox (event_id, part, seq, priority, topic, payload,"
+                         " size, created) VALUES (?,?,?,?,?,?,?,?)", rows)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+async def _ours(path: Path, events: list[Event]) -> float:
+    box = Outbox(BufferConfig(path=path, synchronous="FULL"), source="/edge/bench/buffer")
+    await box.open()
+    start = time.perf_counter()
+    for b in range(0, len(events), BATCH):
+        await box.append(events[b:b + BATCH])
+    elapsed = time.perf_counter() - start
+    await box.close()
+    return elapsed
+
+
+def run(quick: bool) -> dict[str, Any]:
+    n = 20_000 if quick else 100_000
+    rounds = 3
+    raw_times, our_times = [], []
+    with tempfile.TemporaryDirectory() as d:
+        for r in range(rounds):
+            events = _events(n)
+            payloads = [encode_cloudevent(e, seq=i, clock_synced=False)
+                        for i, e in enumerate(events)]
+            raw_times.append(_raw(Path(d) / f"raw{r}.db", payloads))
+            our_times.append(asyncio.run(_ours(Path(d) / f"ours{r}.db", events)))
+    raw_best, our_best = min(raw_times), min(our_times)
+    return {
+        "events": n,
+        "batch": BATCH,
+        "synchronous": "FULL",
+        "raw_events_per_s": round(n / raw_best),
+        "outbox_events_per_s": round(n / our_best),
+        "raw_s": [round(t, 3) for t in raw_times],
+        "outbox_s": [round(t, 3) for t in our_times],
+        "ratio": round(raw_best / our_best, 3),
+        "target": ">= 0.5",
+    }

@@ -1,0 +1,103 @@
+"""Supervision: one failing driver never stops the others; health is published on change."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from typing import Literal
+
+from agent.config import HealthConfig
+from agent.driver import DriverConfigBase, DriverError, EventSink
+from agent.events import Event
+from agent.supervisor import Supervisor
+from tests.sinks import ListSink
+
+
+class FakeConfig(DriverConfigBase):
+    kind: Literal["fake"] = "fake"
+    fail_times: int = 0
+
+
+class FakeDriver:
+    """Our own seam: fails ``fail_times`` times, then ticks forever."""
+
+    starts: dict[str, int] = {}
+
+    def __init__(self, cfg: FakeConfig) -> None:
+        self.name = cfg.name
+        self.cfg = cfg
+
+    async def run(self, sink: EventSink) -> None:
+        n = FakeDriver.starts[self.name] = FakeDriver.starts.get(self.name, 0) + 1
+        if n <= self.cfg.fail_times:
+            await asyncio.sleep(0.01)
+            raise DriverError(f"port /dev/ttyFAKE missing (attempt {n})")
+        i = 0
+        while True:
+            await sink.emit(Event(type="fake.tick", subject=self.name, data={"i": i}))
+            i += 1
+            await asyncio.sleep(0.01)
+
+
+def test_failing_driver_is_restarted_and_others_keep_running() -> None:
+    async def go() -> ListSink:
+        sink = ListSink()
+        sup = Supervisor(
+            [FakeConfig(name="good"), FakeConfig(name="flaky", fail_times=3),
+             FakeConfig(name="broken", fail_times=10**6)],
+            lambda cfg: FakeDriver(cfg),  # type: ignore[arg-type]
+            sink, gateway_id="gw-t",
+            health=HealthConfig(restart_base_s=0.02, restart_max_s=0.1, healthy_after_s=5),
+        )
+        task = asyncio.create_task(sup.run())
+        await asyncio.sleep(2.0)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        assert sup.health["good"].state == "running"
+        assert sup.health["flaky"].state == "running" and sup.health["flaky"].restarts == 3
+        assert sup.health["broken"].state == "failing" and sup.health["broken"].restarts > 5
+        return sink
+
+    sink = asyncio.run(go())
+    ticks = {e.subject for e in sink.of_type("fake.tick")}
+    assert ticks == {"good", "flaky"}
+    health = [(e.data["driver"], e.data["state"]) for e in sink.of_type("gateway.health")]
+    # Transitions only: broken failed many times but is reported once.
+    assert health.count(("broken", "failing")) == 1
+    assert ("flaky", "failing") in health and ("flaky", "running") in health
+    assert health.index(("flaky", "failing")) < health.index(("flaky", "running"))
+    src = {e.source for e in sink.of_type("fake.tick")}
+    assert src == {"/edge/gw-t/drivers/good", "/edge/gw-t/drivers/flaky"}
+
+
+def test_registry_matches_config_union_and_every_entry_imports() -> None:
+    from agent.config import known_kinds
+    from agent.registry import DRIVERS, load_driver_class
+
+    assert sorted(DRIVERS) == known_kinds()
+    for kind in DRIVERS:
+        cls = load_driver_class(kind)
+        assert callable(getattr(cls, "run", None))
+
+
+def test_modbus_only_gateway_never_imports_opencv_or_onnxruntime(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code = (
+        "import sys\n"
+        "from agent.config import parse_config\n"
+        "from agent.registry import create_driver\n"
+        "from agent.driver import DriverContext\n"
+        "from pathlib import Path\n"
+        "cfg = parse_config('gateway: {id: g}\\nmqtt: {host: h, insecure: true}\\n"
+        "buffer: {path: /tmp/x.db}\\ndrivers: [{name: s, kind: synthetic}]\\n')\n"
+        "import agent.app, agent.cli\n"
+        "for d in cfg.drivers: create_driver(d, DriverContext('g', Path('/tmp')))\n"
+        "bad = [m for m in ('cv2', 'onnxruntime') if m in sys.modules]\n"
+        "print(bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
