@@ -16,8 +16,11 @@ from agent import __version__
 
 # Modules contributing sub-commands: each defines register(subparsers) -> None.
 COMMAND_MODULES: tuple[str, ...] = (
+    "agent.commands.modbus",
+    "agent.commands.simulate",
     "agent.commands.core",
     "agent.commands.vision",
+    "agent.commands.camera",
 )
 
 EXIT_OK = 0

@@ -27,11 +27,13 @@ from pydantic import (
 )
 
 from buffer.config import BufferConfig
+from drivers.modbus.config import ModbusConfig
 from drivers.synthetic.config import SyntheticConfig
+from vision.config import CameraConfig
 
 # Every driver kind's config model; the ``kind`` key selects one. Keep in step with
 # agent.registry.DRIVERS (a test checks).
-DRIVER_CONFIGS: tuple[type[BaseModel], ...] = (SyntheticConfig,)
+DRIVER_CONFIGS: tuple[type[BaseModel], ...] = (ModbusConfig, SyntheticConfig, CameraConfig)
 
 DriverConfig = Annotated[Union[DRIVER_CONFIGS], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
 
@@ -106,7 +108,7 @@ class AgentConfig(_Strict):
     gateway: GatewayConfig
     mqtt: MqttConfig
     buffer: BufferConfig
-    drivers: list[DriverConfig] = Field(default_factory=list)  # type: ignore[valid-type]
+    drivers: list[DriverConfig] = Field(default_factory=list)
     state_dir: Path | None = Field(
         default=None, description="Driver state; defaults to the buffer file's directory."
     )
@@ -251,9 +253,9 @@ def _did_you_mean(loc: _Loc, data: Any) -> str:
     if parent and parent[0] == "drivers" and len(parent) == 2:
         node = _get(data, parent)
         kind = node.get("kind") if isinstance(node, dict) else None
-        for model in DRIVER_CONFIGS:
-            if get_args(model.model_fields["kind"].annotation) == (kind,):
-                candidates = list(model.model_fields)
+        for kind_model in DRIVER_CONFIGS:
+            if get_args(kind_model.model_fields["kind"].annotation) == (kind,):
+                candidates = list(kind_model.model_fields)
     else:
         model = _model_at(parent, data)
         if model is not None:
@@ -274,7 +276,9 @@ def _get(data: Any, loc: _Loc) -> Any:
     return node
 
 
-def _issues_from(err: ValidationError, data: Any, file: str, lines: dict[_Loc, int]) -> Iterator[ConfigIssue]:
+def _issues_from(
+    err: ValidationError, data: Any, file: str, lines: dict[_Loc, int]
+) -> Iterator[ConfigIssue]:
     for e in err.errors(include_url=False):
         loc = _clean_loc(tuple(e["loc"]), data)
         msg = e["msg"]
@@ -302,14 +306,25 @@ def _check_key_file(cfg: AgentConfig, file: str, lines: dict[_Loc, int]) -> list
         try:
             mode = p.stat().st_mode
         except OSError as exc:
-            issues.append(ConfigIssue(file, _line_for(lines, loc), _format_path(loc),
-                                      f"cannot read {p}: {exc.strerror}"))
+            issues.append(
+                ConfigIssue(
+                    file,
+                    _line_for(lines, loc),
+                    _format_path(loc),
+                    f"cannot read {p}: {exc.strerror}",
+                )
+            )
             continue
         if key == "key" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-            issues.append(ConfigIssue(
-                file, _line_for(lines, loc), _format_path(loc),
-                f"private key {p} is accessible by group/others (mode {stat.S_IMODE(mode):04o});"
-                " run: chmod 600 " + str(p)))
+            issues.append(
+                ConfigIssue(
+                    file,
+                    _line_for(lines, loc),
+                    _format_path(loc),
+                    f"private key {p} is accessible by group/others "
+                    f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {p}",
+                )
+            )
     return issues
 
 

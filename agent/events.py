@@ -199,7 +199,7 @@ def clock_is_synchronised() -> bool:
     if os.path.exists("/run/systemd/timesync/synchronized"):  # noqa: PTH110
         return True
     try:
-        import ctypes  # noqa: PLC0415 - only needed on Linux
+        import ctypes
 
         class _Timex(ctypes.Structure):
             _fields_ = [("modes", ctypes.c_uint), ("_pad", ctypes.c_byte * 204)]

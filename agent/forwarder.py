@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import deque
 import logging
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,8 +84,8 @@ class _Publisher:
         self._wake_at = 0
         self._woken = False
         self._last_ack = time.monotonic()
-        aiomqtt_on_publish = self._paho.on_publish
-        aiomqtt_on_disconnect = self._paho.on_disconnect
+        aiomqtt_on_publish: Any = self._paho.on_publish
+        aiomqtt_on_disconnect: Any = self._paho.on_disconnect
 
         def on_publish(c: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
             failed = reason if isinstance(reason, ReasonCode) and reason.is_failure else None
@@ -167,8 +167,9 @@ class _Publisher:
         if self.lost is not None and not self.results:
             raise self.lost
 
-    async def publish_and_wait(self, topic: str, payload: bytes, *, retain: bool,
-                               timeout: float) -> None:
+    async def publish_and_wait(
+        self, topic: str, payload: bytes, *, retain: bool, timeout: float
+    ) -> None:
         """Publish one message and wait for its PUBACK; raise NegativeAck if refused."""
         self.publish(-1, topic, payload, retain=retain)
         self._last_ack = time.monotonic()
@@ -256,8 +257,10 @@ class Forwarder:
                     self.stats.connects += 1
                     attempt = 0
                     await publisher.publish_and_wait(
-                        self.status_topic, self._status("online", **self._birth),
-                        retain=True, timeout=self._cfg.timeout_s,
+                        self.status_topic,
+                        self._status("online", **self._birth),
+                        retain=True,
+                        timeout=self._cfg.timeout_s,
                     )
                     self._transition(up=True)
                     self.connected.set()
@@ -285,14 +288,17 @@ class Forwarder:
         if up:
             log.info("uplink to %s:%d is up", self._cfg.host, self._cfg.effective_port)
         else:
-            log.warning("uplink to %s:%d is down: %s", self._cfg.host,
-                        self._cfg.effective_port, why)
+            log.warning(
+                "uplink to %s:%d is down: %s", self._cfg.host, self._cfg.effective_port, why
+            )
 
     async def _say_offline(self, publisher: _Publisher) -> None:
         try:
             await publisher.publish_and_wait(
-                self.status_topic, self._status("offline", reason="shutdown"),
-                retain=True, timeout=min(self._cfg.timeout_s, 3.0),
+                self.status_topic,
+                self._status("offline", reason="shutdown"),
+                retain=True,
+                timeout=min(self._cfg.timeout_s, 3.0),
             )
         except (aiomqtt.MqttError, NegativeAck) as exc:
             log.warning("could not publish offline status: %s", exc)
@@ -345,8 +351,10 @@ class Forwarder:
                         want = len(publisher.results) + publisher.outstanding
                         await publisher.wait_results(want, self._cfg.timeout_s)
             except TimeoutError:
-                log.warning("%d publishes unacknowledged at shutdown; they will be re-sent",
-                            publisher.outstanding)
+                log.warning(
+                    "%d publishes unacknowledged at shutdown; they will be re-sent",
+                    publisher.outstanding,
+                )
         finally:
             waker.cancel()
             await self._settle(publisher, in_flight)
@@ -400,8 +408,11 @@ class Forwarder:
                 Event(
                     type="gateway.forward.rejected",
                     subject="forwarder",
-                    data={"rejected": count, "last_reason": reason,
-                          "dead_lettered_total": self.stats.dead_lettered},
+                    data={
+                        "rejected": count,
+                        "last_reason": reason,
+                        "dead_lettered_total": self.stats.dead_lettered,
+                    },
                     priority=Priority.ALARM,
                     severity=Severity.CRITICAL,
                 )

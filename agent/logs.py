@@ -9,8 +9,10 @@ import sys
 
 def setup_logging(level: str = "INFO") -> None:
     under_journald = bool(os.environ.get("JOURNAL_STREAM"))
-    fmt = "%(levelname)s %(name)s: %(message)s" if under_journald else (
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    fmt = (
+        "%(levelname)s %(name)s: %(message)s"
+        if under_journald
+        else ("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter(fmt))

@@ -14,7 +14,9 @@ from agent.driver import Driver, DriverConfigBase, DriverContext
 
 # kind -> "module:Class" of the driver implementation.
 DRIVERS: dict[str, str] = {
+    "modbus": "drivers.modbus.driver:ModbusDriver",
     "synthetic": "drivers.synthetic.driver:SyntheticDriver",
+    "camera": "vision.camera_driver:CameraDriver",
 }
 
 

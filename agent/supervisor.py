@@ -77,15 +77,19 @@ class Supervisor:
         event = Event(
             type="gateway.health",
             subject=f"driver:{h.name}",
-            data={"driver": h.name, "state": h.state, "restarts": h.restarts,
-                  "error": h.last_error},
+            data={
+                "driver": h.name,
+                "state": h.state,
+                "restarts": h.restarts,
+                "error": h.last_error,
+            },
             priority=Priority.EVENT,
             severity=severity,
             source=f"/edge/{self._gw}/supervisor",
         )
         try:
             await self._sink.emit(event)
-        except Exception as exc:  # noqa: BLE001 - health reporting must not kill supervision
+        except Exception as exc:
             log.error("could not record health of driver %s: %s", h.name, exc)
 
     async def _supervise(self, cfg: DriverConfigBase) -> None:

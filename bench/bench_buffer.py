@@ -23,26 +23,44 @@ BATCH = 100
 
 
 def _events(n: int) -> list[Event]:
-    return [Event(type="bench.sample", subject="dev-1", data={"n": i, "pad": "x" * 64},
-                  priority=Priority.EVENT) for i in range(n)]
+    return [
+        Event(
+            type="bench.sample",
+            subject="dev-1",
+            data={"n": i, "pad": "x" * 64},
+            priority=Priority.EVENT,
+        )
+        for i in range(n)
+    ]
 
 
 def _raw(path: Path, payloads: list[bytes]) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=5000",
-                   "journal_size_limit=8388608"):
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=FULL",
+        "busy_timeout=5000",
+        "journal_size_limit=8388608",
+    ):
         conn.execute(f"PRAGMA {pragma}")
-    conn.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT,"
-                 " part INTEGER, seq INTEGER, priority INTEGER, topic TEXT, payload BLOB,"
-                 " size INTEGER, created REAL, state INTEGER DEFAULT 0, reason TEXT,"
-                 " UNIQUE(event_id, part))")
+    conn.execute(
+        "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT,"
+        " part INTEGER, seq INTEGER, priority INTEGER, topic TEXT, payload BLOB,"
+        " size INTEGER, created REAL, state INTEGER DEFAULT 0, reason TEXT,"
+        " UNIQUE(event_id, part))"
+    )
     start = time.perf_counter()
     for b in range(0, len(payloads), BATCH):
-        rows = [(f"id-{i}", 0, i, 1, "events/bench", p, len(p), time.time())
-                for i, p in enumerate(payloads[b:b + BATCH], start=b)]
+        rows = [
+            (f"id-{i}", 0, i, 1, "events/bench", p, len(p), time.time())
+            for i, p in enumerate(payloads[b : b + BATCH], start=b)
+        ]
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("INSERT INTO outbox (event_id, part, seq, priority, topic, payload,"
-                         " size, created) VALUES (?,?,?,?,?,?,?,?)", rows)
+        conn.executemany(
+            "INSERT INTO outbox (event_id, part, seq, priority, topic, payload,"
+            " size, created) VALUES (?,?,?,?,?,?,?,?)",
+            rows,
+        )
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
@@ -54,7 +72,7 @@ async def _ours(path: Path, events: list[Event]) -> float:
     await box.open()
     start = time.perf_counter()
     for b in range(0, len(events), BATCH):
-        await box.append(events[b:b + BATCH])
+        await box.append(events[b : b + BATCH])
     elapsed = time.perf_counter() - start
     await box.close()
     return elapsed
@@ -67,8 +85,9 @@ def run(quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as d:
         for r in range(rounds):
             events = _events(n)
-            payloads = [encode_cloudevent(e, seq=i, clock_synced=False)
-                        for i, e in enumerate(events)]
+            payloads = [
+                encode_cloudevent(e, seq=i, clock_synced=False) for i, e in enumerate(events)
+            ]
             raw_times.append(_raw(Path(d) / f"raw{r}.db", payloads))
             our_times.append(asyncio.run(_ours(Path(d) / f"ours{r}.db", events)))
     raw_best, our_best = min(raw_times), min(our_times)

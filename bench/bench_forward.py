@@ -26,7 +26,7 @@ from buffer.config import BufferConfig
 from buffer.outbox import Outbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.broker import Mosquitto  # noqa: E402
+from tests.broker import Mosquitto
 
 WINDOW = 64
 
@@ -41,8 +41,7 @@ def _bare_paho(port: int, payloads: list[bytes]) -> float:
         if acked == len(payloads):
             done.set()
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare",
-                         protocol=mqtt.MQTTv5)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=mqtt.MQTTv5)
     client.max_inflight_messages_set(WINDOW)
     client.on_publish = on_publish
     client.connect("127.0.0.1", port)
@@ -59,9 +58,17 @@ def _bare_paho(port: int, payloads: list[bytes]) -> float:
 
 async def _fill(box: Outbox, n: int) -> list[bytes]:
     for b in range(0, n, 1000):
-        await box.append([Event(type="bench.sample", subject="dev-1",
-                                data={"n": i, "pad": "x" * 64}, priority=Priority.EVENT)
-                          for i in range(b, min(b + 1000, n))])
+        await box.append(
+            [
+                Event(
+                    type="bench.sample",
+                    subject="dev-1",
+                    data={"n": i, "pad": "x" * 64},
+                    priority=Priority.EVENT,
+                )
+                for i in range(b, min(b + 1000, n))
+            ]
+        )
     return [r.payload for r in await box.pending(n)]
 
 

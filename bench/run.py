@@ -27,7 +27,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller workload (CI-sized)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    spec = importlib.util.spec_from_file_location(f"bench_{args.name}", HERE / f"bench_{args.name}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"bench_{args.name}", HERE / f"bench_{args.name}.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -137,7 +137,7 @@ class Outbox:
         events = [e for a in group for e in a.events]
         try:
             seqs = store.append(events)
-        except BaseException as exc:  # noqa: BLE001 - handed to every waiting producer
+        except BaseException as exc:
             for a in group:
                 a.future.set_exception(exc)
             return
@@ -153,7 +153,7 @@ class Outbox:
     def _run_call(store: OutboxStore, call: _Call) -> None:
         try:
             call.future.set_result(call.fn(store))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the awaiting task
+        except BaseException as exc:
             call.future.set_exception(exc)
 
     # -- operations ------------------------------------------------------------------

@@ -108,7 +108,7 @@ class OutboxStore:
         self.quarantined: str | None = None
         self._db = self._open()
         self._bytes = self._load_bytes()
-        self._dropped_since_report = {p: 0 for p in _SHEDDABLE}
+        self._dropped_since_report = dict.fromkeys(_SHEDDABLE, 0)
         self._last_report = 0.0
         self._last_expiry = time.monotonic()
         self._over_cap = False
@@ -406,7 +406,7 @@ class OutboxStore:
         self._last_report = now
         counts = {p.label: n for p, n in self._dropped_since_report.items()}
         log.warning("buffer shed events to stay within its limits: %s", counts)
-        self._dropped_since_report = {p: 0 for p in _SHEDDABLE}
+        self._dropped_since_report = dict.fromkeys(_SHEDDABLE, 0)
         self._append_internal(
             Event(
                 type="gateway.buffer.dropped",

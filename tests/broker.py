@@ -47,8 +47,12 @@ class Mosquitto:
     proc: subprocess.Popen[bytes] | None = None
 
     def config_text(self) -> str:
-        lines = ["per_listener_settings true", "persistence false", "user root",
-                 f"listener {self.port} 127.0.0.1"]
+        lines = [
+            "per_listener_settings true",
+            "persistence false",
+            "user root",
+            f"listener {self.port} 127.0.0.1",
+        ]
         lines += self.extra or ["allow_anonymous true"]
         if self.acl is not None:
             acl_file = self.workdir / "acl"
@@ -86,8 +90,9 @@ class Subscriber:
     def __init__(self, port: int, topic: str = "edge/#", *, client_id: str = "platform") -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                   protocol=mqtt.MQTTv5)
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        )
         self._client.on_message = self._on_message
         self._subscribed = threading.Event()
         self._client.on_subscribe = lambda *a: self._subscribed.set()

@@ -34,7 +34,7 @@ def register(sub: Any) -> None:
 
 
 def _load(path: str) -> Any:
-    from agent.config import ConfigError, load_config  # noqa: PLC0415
+    from agent.config import ConfigError, load_config
 
     try:
         return load_config(path)
@@ -55,8 +55,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from agent.app import run_agent  # noqa: PLC0415
-    from agent.logs import setup_logging  # noqa: PLC0415
+    from agent.app import run_agent
+    from agent.logs import setup_logging
 
     loaded = _load(args.config)
     if loaded is None:
@@ -66,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _with_outbox(args: argparse.Namespace, fn: Any) -> int:
-    from buffer.outbox import Outbox  # noqa: PLC0415
+    from buffer.outbox import Outbox
 
     loaded = _load(args.config)
     if loaded is None:

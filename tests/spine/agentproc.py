@@ -14,14 +14,27 @@ import yaml
 from tests.conftest import REPO
 
 
-def write_config(path: Path, *, port: int, buffer: Path, drivers: list[dict[str, Any]],
-                 gateway: str = "gw-0001", mqtt: dict[str, Any] | None = None,
-                 buffer_extra: dict[str, Any] | None = None,
-                 extra: dict[str, Any] | None = None) -> Path:
+def write_config(
+    path: Path,
+    *,
+    port: int,
+    buffer: Path,
+    drivers: list[dict[str, Any]],
+    gateway: str = "gw-0001",
+    mqtt: dict[str, Any] | None = None,
+    buffer_extra: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     doc: dict[str, Any] = {
         "gateway": {"id": gateway, "site": "test-site"},
-        "mqtt": mqtt or {"host": "127.0.0.1", "port": port, "insecure": True,
-                         "reconnect_max_s": 2.0, "timeout_s": 5.0},
+        "mqtt": mqtt
+        or {
+            "host": "127.0.0.1",
+            "port": port,
+            "insecure": True,
+            "reconnect_max_s": 2.0,
+            "timeout_s": 5.0,
+        },
         "buffer": {"path": str(buffer), **(buffer_extra or {})},
         "drivers": drivers,
         "supervisor": {"restart_base_s": 0.2, "restart_max_s": 2.0, "healthy_after_s": 5.0},
@@ -42,7 +55,10 @@ class AgentProcess:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "agent", "run", "--config", str(self.config)],
-                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         return self
 

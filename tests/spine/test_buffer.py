@@ -29,8 +29,11 @@ def store(path: Path, **cfg: object) -> OutboxStore:
 
 
 def ns(rows: list) -> list[int]:
-    return [json.loads(r.payload)["data"]["n"] for r in rows if r.part == 0
-            and json.loads(r.payload)["type"] == "test.sample"]
+    return [
+        json.loads(r.payload)["data"]["n"]
+        for r in rows
+        if r.part == 0 and json.loads(r.payload)["type"] == "test.sample"
+    ]
 
 
 def test_seq_is_gateway_wide_and_survives_reopen(tmp_path: Path) -> None:
@@ -45,8 +48,15 @@ def test_seq_is_gateway_wide_and_survives_reopen(tmp_path: Path) -> None:
 
 def test_read_order_is_priority_then_seq(tmp_path: Path) -> None:
     s = store(tmp_path / "b.db")
-    s.append([ev(0, Priority.TELEMETRY), ev(1, Priority.EVENT), ev(2, Priority.ALARM),
-              ev(3, Priority.TELEMETRY), ev(4, Priority.ALARM)])
+    s.append(
+        [
+            ev(0, Priority.TELEMETRY),
+            ev(1, Priority.EVENT),
+            ev(2, Priority.ALARM),
+            ev(3, Priority.TELEMETRY),
+            ev(4, Priority.ALARM),
+        ]
+    )
     assert ns(s.pending(10)) == [2, 4, 1, 0, 3]
     s.close()
 
@@ -58,7 +68,10 @@ def test_attachments_travel_with_their_event_and_keep_seq_dense(tmp_path: Path) 
     assert s.append([e, ev(1)]) == [1, 2]
     rows = s.pending(10)
     assert [(r.part, r.topic) for r in rows[:3]] == [
-        (0, "events/test"), (1, f"snapshots/{e.id}/1"), (2, f"snapshots/{e.id}/2")]
+        (0, "events/test"),
+        (1, f"snapshots/{e.id}/1"),
+        (2, f"snapshots/{e.id}/2"),
+    ]
     doc = json.loads(rows[0].payload)
     assert doc["attachments"][0]["sha256"] == Attachment(jpeg).sha256
     assert rows[1].payload == jpeg
@@ -91,10 +104,14 @@ def test_quota_sheds_telemetry_first_then_events_never_alarms(tmp_path: Path) ->
     assert st_.dropped["telemetry"] > 0 and st_.dropped["event"] == 0
     pending = s.pending(10_000)
     assert [n for n in ns(pending) if n < 1000] == list(range(40)) + list(range(500, 540))
-    drops = [json.loads(r.payload) for r in pending
-             if json.loads(r.payload)["type"] == "gateway.buffer.dropped"]
-    assert drops and sum(d["data"]["dropped"]["telemetry"] for d in drops) == \
-        st_.dropped["telemetry"]
+    drops = [
+        json.loads(r.payload)
+        for r in pending
+        if json.loads(r.payload)["type"] == "gateway.buffer.dropped"
+    ]
+    assert (
+        drops and sum(d["data"]["dropped"]["telemetry"] for d in drops) == st_.dropped["telemetry"]
+    )
     s.close()
 
 
@@ -109,8 +126,12 @@ def test_age_limit_drops_old_telemetry_and_events_but_not_alarms(tmp_path: Path)
 
 
 def test_full_disk_sheds_then_reports_and_alarms_still_fit(tmp_path: Path) -> None:
-    s = store(tmp_path / "b.db", max_file_bytes=1024 * 1024, max_bytes=64 * 1024 * 1024,
-              drop_report_interval_s=0.001)
+    s = store(
+        tmp_path / "b.db",
+        max_file_bytes=1024 * 1024,
+        max_bytes=64 * 1024 * 1024,
+        drop_report_interval_s=0.001,
+    )
     n = 0
     for _ in range(400):
         s.append([ev(n + i, Priority.TELEMETRY, pad=2000) for i in range(10)])

@@ -32,12 +32,15 @@ def test_minimal_shape_from_the_issue_is_valid() -> None:
 
 
 def test_unknown_key_points_at_its_line_with_did_you_mean() -> None:
-    text = MINIMAL + """\
+    text = (
+        MINIMAL
+        + """\
   - name: lift
     kind: synthetic
     rate_hz: 5
     cuont: 10
 """
+    )
     assert issues(text) == ["site.yaml:9 drivers[1].cuont: unknown key (did you mean 'count'?)"]
 
 
@@ -47,11 +50,10 @@ def test_bad_value_points_at_the_key_line() -> None:
 
 
 def test_nested_section_typo() -> None:
-    text = MINIMAL.replace("buffer: {path: /var/lib/edge-agent/buffer.db}",
-                           "buffer:\n  path: /x.db\n  max_byte: 10")
-    assert issues(text) == [
-        "site.yaml:5 buffer.max_byte: unknown key (did you mean 'max_bytes'?)"
-    ]
+    text = MINIMAL.replace(
+        "buffer: {path: /var/lib/edge-agent/buffer.db}", "buffer:\n  path: /x.db\n  max_byte: 10"
+    )
+    assert issues(text) == ["site.yaml:5 buffer.max_byte: unknown key (did you mean 'max_bytes'?)"]
 
 
 def test_unknown_kind_lists_known_kinds() -> None:

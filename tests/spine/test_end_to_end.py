@@ -26,9 +26,20 @@ def assert_seq_complete(sub: Subscriber) -> None:
 
 def test_5000_events_reach_the_platform_once_each(tmp_path: Path, broker: Mosquitto) -> None:
     sub = Subscriber(broker.port)
-    cfg = write_config(tmp_path / "c.yaml", port=broker.port, buffer=tmp_path / "b.db",
-                       drivers=[{"name": "synth", "kind": "synthetic", "count": 5000,
-                                 "rate_hz": 500, "priority": "event"}])
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        port=broker.port,
+        buffer=tmp_path / "b.db",
+        drivers=[
+            {
+                "name": "synth",
+                "kind": "synthetic",
+                "count": 5000,
+                "rate_hz": 500,
+                "priority": "event",
+            }
+        ],
+    )
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()
     try:
         assert sub.wait(lambda s: len(samples(s)) >= 5000, 90), agent.log()
@@ -38,8 +49,20 @@ def test_5000_events_reach_the_platform_once_each(tmp_path: Path, broker: Mosqui
         assert distinct_n(sub) == set(range(5000))
         assert_seq_complete(sub)
         first = events[0]
-        for key in ("specversion", "id", "source", "type", "time", "subject",
-                    "datacontenttype", "data", "seq", "severity", "priority", "clocksync"):
+        for key in (
+            "specversion",
+            "id",
+            "source",
+            "type",
+            "time",
+            "subject",
+            "datacontenttype",
+            "data",
+            "seq",
+            "severity",
+            "priority",
+            "clocksync",
+        ):
             assert key in first
         assert first["specversion"] == "1.0"
         assert first["source"] == "/edge/gw-0001/drivers/synth"
@@ -58,9 +81,20 @@ def test_5000_events_reach_the_platform_once_each(tmp_path: Path, broker: Mosqui
 
 def test_broker_down_20s_then_everything_arrives(tmp_path: Path, broker: Mosquitto) -> None:
     sub = Subscriber(broker.port)
-    cfg = write_config(tmp_path / "c.yaml", port=broker.port, buffer=tmp_path / "b.db",
-                       drivers=[{"name": "synth", "kind": "synthetic", "count": 3000,
-                                 "rate_hz": 100, "priority": "event"}])
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        port=broker.port,
+        buffer=tmp_path / "b.db",
+        drivers=[
+            {
+                "name": "synth",
+                "kind": "synthetic",
+                "count": 3000,
+                "rate_hz": 100,
+                "priority": "event",
+            }
+        ],
+    )
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()
     try:
         assert sub.wait(lambda s: len(samples(s)) >= 300, 30), agent.log()
@@ -85,9 +119,20 @@ def test_broker_down_20s_then_everything_arrives(tmp_path: Path, broker: Mosquit
 def test_sigkill_at_random_points_loses_nothing(tmp_path: Path, broker: Mosquitto) -> None:
     sub = Subscriber(broker.port)
     count = 4000
-    cfg = write_config(tmp_path / "c.yaml", port=broker.port, buffer=tmp_path / "b.db",
-                       drivers=[{"name": "synth", "kind": "synthetic", "count": count,
-                                 "rate_hz": 400, "priority": "event"}])
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        port=broker.port,
+        buffer=tmp_path / "b.db",
+        drivers=[
+            {
+                "name": "synth",
+                "kind": "synthetic",
+                "count": count,
+                "rate_hz": 400,
+                "priority": "event",
+            }
+        ],
+    )
     rng = random.Random(1234)
     kills = 0
     try:

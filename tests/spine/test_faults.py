@@ -17,22 +17,26 @@ from tests.spine.agentproc import AgentProcess, write_config
 def buffer_stats(config: Path) -> dict:
     out = subprocess.run(
         [sys.executable, "-m", "agent", "buffer", "stats", "--config", str(config)],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout)
 
 
 def test_acl_denied_events_are_dead_lettered_not_deleted(tmp_path: Path) -> None:
-    acl = (
-        "topic read edge/#\n"
-        "pattern write edge/%c/status\n"
-        "pattern write edge/%c/events/gateway\n"
-    )
+    acl = "topic read edge/#\npattern write edge/%c/status\npattern write edge/%c/events/gateway\n"
     broker = Mosquitto(tmp_path, acl=acl).start()
     sub = Subscriber(broker.port)
-    cfg = write_config(tmp_path / "c.yaml", port=broker.port, buffer=tmp_path / "b.db",
-                       drivers=[{"name": "synth", "kind": "synthetic", "count": 50,
-                                 "rate_hz": 200, "priority": "event"}])
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        port=broker.port,
+        buffer=tmp_path / "b.db",
+        drivers=[
+            {"name": "synth", "kind": "synthetic", "count": 50, "rate_hz": 200, "priority": "event"}
+        ],
+    )
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()
     try:
         assert sub.wait(
@@ -65,13 +69,19 @@ def test_corrupt_buffer_is_renamed_aside_and_an_alarm_is_sent(
     garbage = b"this is not an sqlite database\x00" * 200
     db.write_bytes(garbage)
     sub = Subscriber(broker.port)
-    cfg = write_config(tmp_path / "c.yaml", port=broker.port, buffer=db,
-                       drivers=[{"name": "synth", "kind": "synthetic", "count": 20,
-                                 "rate_hz": 100, "priority": "event"}])
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        port=broker.port,
+        buffer=db,
+        drivers=[
+            {"name": "synth", "kind": "synthetic", "count": 20, "rate_hz": 100, "priority": "event"}
+        ],
+    )
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()
     try:
-        assert sub.wait(lambda s: len([e for e in s.events()
-                                       if e["type"] == "synthetic.sample"]) >= 20, 30), agent.log()
+        assert sub.wait(
+            lambda s: len([e for e in s.events() if e["type"] == "synthetic.sample"]) >= 20, 30
+        ), agent.log()
         alarms = [e for e in sub.events() if e["type"] == "gateway.buffer.corrupt"]
         assert len(alarms) == 1 and alarms[0]["priority"] == "alarm"
         moved = Path(alarms[0]["data"]["quarantined_to"])
@@ -93,8 +103,9 @@ def test_foreign_sqlite_file_is_not_reused(tmp_path: Path, broker: Mosquitto) ->
     cfg = write_config(tmp_path / "c.yaml", port=broker.port, buffer=db, drivers=[])
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()
     try:
-        assert sub.wait(lambda s: any(e["type"] == "gateway.buffer.corrupt"
-                                      for e in s.events()), 30), agent.log()
+        assert sub.wait(
+            lambda s: any(e["type"] == "gateway.buffer.corrupt" for e in s.events()), 30
+        ), agent.log()
         assert list(tmp_path.glob("b.db.corrupt-*"))
     finally:
         agent.terminate()
@@ -104,13 +115,27 @@ def test_foreign_sqlite_file_is_not_reused(tmp_path: Path, broker: Mosquitto) ->
 def test_quota_sheds_telemetry_first_and_keeps_alarms(tmp_path: Path, broker: Mosquitto) -> None:
     # No broker reachable: everything piles up in the outbox, past its cap.
     cfg = write_config(
-        tmp_path / "c.yaml", port=1, buffer=tmp_path / "b.db",
+        tmp_path / "c.yaml",
+        port=1,
+        buffer=tmp_path / "b.db",
         buffer_extra={"max_bytes": 200_000, "drop_report_interval_s": 0.5},
         drivers=[
-            {"name": "tele", "kind": "synthetic", "count": 1500, "rate_hz": 3000,
-             "priority": "telemetry", "payload_bytes": 200},
-            {"name": "alarm", "kind": "synthetic", "count": 300, "rate_hz": 3000,
-             "priority": "alarm", "payload_bytes": 200},
+            {
+                "name": "tele",
+                "kind": "synthetic",
+                "count": 1500,
+                "rate_hz": 3000,
+                "priority": "telemetry",
+                "payload_bytes": 200,
+            },
+            {
+                "name": "alarm",
+                "kind": "synthetic",
+                "count": 300,
+                "rate_hz": 3000,
+                "priority": "alarm",
+                "payload_bytes": 200,
+            },
         ],
     )
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()
@@ -120,24 +145,32 @@ def test_quota_sheds_telemetry_first_and_keeps_alarms(tmp_path: Path, broker: Mo
     assert stats["dropped"]["telemetry"] > 0
     assert stats["dropped"]["event"] == 0
     con = sqlite3.connect(tmp_path / "b.db")
-    alarms = {json.loads(p)["data"]["n"] for (p,) in con.execute(
-        "SELECT payload FROM outbox WHERE priority=2 AND part=0")
-        if json.loads(p)["type"] == "synthetic.sample"}
-    drops = [json.loads(p) for (p,) in con.execute("SELECT payload FROM outbox")
-             if b"gateway.buffer.dropped" in p]
+    alarms = {
+        json.loads(p)["data"]["n"]
+        for (p,) in con.execute("SELECT payload FROM outbox WHERE priority=2 AND part=0")
+        if json.loads(p)["type"] == "synthetic.sample"
+    }
+    drops = [
+        json.loads(p)
+        for (p,) in con.execute("SELECT payload FROM outbox")
+        if b"gateway.buffer.dropped" in p
+    ]
     con.close()
     assert alarms == set(range(300)), "an alarm was shed"
     assert drops and sum(d["data"]["dropped"]["telemetry"] for d in drops) > 0
     # Now the uplink returns: the drop events reach the platform too.
-    cfg2 = write_config(tmp_path / "c2.yaml", port=broker.port, buffer=tmp_path / "b.db",
-                        drivers=[])
+    cfg2 = write_config(
+        tmp_path / "c2.yaml", port=broker.port, buffer=tmp_path / "b.db", drivers=[]
+    )
     sub = Subscriber(broker.port)
     agent = AgentProcess(cfg2, tmp_path / "agent2.log").start()
     try:
-        assert sub.wait(lambda s: any(e["type"] == "gateway.buffer.dropped"
-                                      for e in s.events()), 30)
-        assert sub.wait(lambda s: len([e for e in s.events() if e["priority"] == "alarm"])
-                        >= 300, 30)
+        assert sub.wait(
+            lambda s: any(e["type"] == "gateway.buffer.dropped" for e in s.events()), 30
+        )
+        assert sub.wait(
+            lambda s: len([e for e in s.events() if e["priority"] == "alarm"]) >= 300, 30
+        )
     finally:
         agent.terminate()
         sub.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from typing import Literal
@@ -44,19 +45,21 @@ def test_failing_driver_is_restarted_and_others_keep_running() -> None:
     async def go() -> ListSink:
         sink = ListSink()
         sup = Supervisor(
-            [FakeConfig(name="good"), FakeConfig(name="flaky", fail_times=3),
-             FakeConfig(name="broken", fail_times=10**6)],
+            [
+                FakeConfig(name="good"),
+                FakeConfig(name="flaky", fail_times=3),
+                FakeConfig(name="broken", fail_times=10**6),
+            ],
             lambda cfg: FakeDriver(cfg),  # type: ignore[arg-type]
-            sink, gateway_id="gw-t",
+            sink,
+            gateway_id="gw-t",
             health=HealthConfig(restart_base_s=0.02, restart_max_s=0.1, healthy_after_s=5),
         )
         task = asyncio.create_task(sup.run())
         await asyncio.sleep(2.0)
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
         assert sup.health["good"].state == "running"
         assert sup.health["flaky"].state == "running" and sup.health["flaky"].restarts == 3
         assert sup.health["broken"].state == "failing" and sup.health["broken"].restarts > 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -19,20 +20,26 @@ def test_ready_watchdog_and_stopping_are_sent(tmp_path: Path, broker: Mosquitto)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     server.bind(str(sock_path))
     server.settimeout(0.2)
-    cfg = write_config(tmp_path / "c.yaml", port=broker.port, buffer=tmp_path / "b.db",
-                       drivers=[{"name": "s", "kind": "synthetic", "count": 5}])
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        port=broker.port,
+        buffer=tmp_path / "b.db",
+        drivers=[{"name": "s", "kind": "synthetic", "count": 5}],
+    )
     env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "1000000"}
-    proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(cfg)],
-                            cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent", "run", "--config", str(cfg)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     got: list[str] = []
     deadline = time.monotonic() + 20
     try:
         while time.monotonic() < deadline and sum("WATCHDOG=1" in m for m in got) < 3:
-            try:
+            with contextlib.suppress(TimeoutError):
                 got.append(server.recv(4096).decode())
-            except TimeoutError:
-                pass
         assert got and got[0].startswith("READY=1"), got
         proc.terminate()
         assert proc.wait(10) == 0
@@ -52,6 +59,7 @@ def test_unit_file_is_hardened() -> None:
     unit = REPO / "systemd" / "edge-agent.service"
     out = subprocess.run(
         ["systemd-analyze", "security", "--offline=true", "--threshold=30", str(unit)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr

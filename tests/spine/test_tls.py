@@ -16,54 +16,110 @@ def openssl(*args: str, cwd: Path) -> None:
 
 def make_pki(d: Path, prefix: str = "") -> None:
     """A CA, a server cert for 127.0.0.1 and a client cert whose CN is the gateway id."""
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", f"/CN={prefix}test-ca", "-keyout", f"{prefix}ca.key",
-            "-out", f"{prefix}ca.crt", cwd=d)
-    for name, cn, ext in (("server", "localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
-                          ("client", "gw-0001", "basicConstraints=CA:FALSE")):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}",
-                "-keyout", f"{prefix}{name}.key", "-out", f"{prefix}{name}.csr", cwd=d)
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={prefix}test-ca",
+        "-keyout",
+        f"{prefix}ca.key",
+        "-out",
+        f"{prefix}ca.crt",
+        cwd=d,
+    )
+    for name, cn, ext in (
+        ("server", "localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+        ("client", "gw-0001", "basicConstraints=CA:FALSE"),
+    ):
+        openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={cn}",
+            "-keyout",
+            f"{prefix}{name}.key",
+            "-out",
+            f"{prefix}{name}.csr",
+            cwd=d,
+        )
         (d / f"{prefix}{name}.ext").write_text(ext + "\n")
-        openssl("x509", "-req", "-in", f"{prefix}{name}.csr", "-CA", f"{prefix}ca.crt",
-                "-CAkey", f"{prefix}ca.key", "-CAcreateserial", "-days", "2",
-                "-extfile", f"{prefix}{name}.ext", "-out", f"{prefix}{name}.crt", cwd=d)
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{prefix}{name}.csr",
+            "-CA",
+            f"{prefix}ca.crt",
+            "-CAkey",
+            f"{prefix}ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            f"{prefix}{name}.ext",
+            "-out",
+            f"{prefix}{name}.crt",
+            cwd=d,
+        )
         os.chmod(d / f"{prefix}{name}.key", 0o600)
 
 
 def tls_broker(tmp: Path) -> tuple[Mosquitto, int]:
     """Broker with a TLS listener (client cert required) and a plaintext one for the test."""
     tls_port = free_port()
-    b = Mosquitto(tmp, extra=[
-        "allow_anonymous true",
-        f"listener {tls_port} 127.0.0.1",
-        "allow_anonymous true",
-        f"cafile {tmp / 'ca.crt'}",
-        f"certfile {tmp / 'server.crt'}",
-        f"keyfile {tmp / 'server.key'}",
-        "require_certificate true",
-        "use_identity_as_username true",
-    ])
+    b = Mosquitto(
+        tmp,
+        extra=[
+            "allow_anonymous true",
+            f"listener {tls_port} 127.0.0.1",
+            "allow_anonymous true",
+            f"cafile {tmp / 'ca.crt'}",
+            f"certfile {tmp / 'server.crt'}",
+            f"keyfile {tmp / 'server.key'}",
+            "require_certificate true",
+            "use_identity_as_username true",
+        ],
+    )
     return b.start(), tls_port
 
 
 def tls_mqtt(tmp: Path, port: int, prefix: str = "") -> dict:
-    return {"host": "127.0.0.1", "port": port, "reconnect_max_s": 1.0, "timeout_s": 3.0,
-            "tls": {"ca": str(tmp / "ca.crt"), "cert": str(tmp / f"{prefix}client.crt"),
-                    "key": str(tmp / f"{prefix}client.key")}}
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "reconnect_max_s": 1.0,
+        "timeout_s": 3.0,
+        "tls": {
+            "ca": str(tmp / "ca.crt"),
+            "cert": str(tmp / f"{prefix}client.crt"),
+            "key": str(tmp / f"{prefix}client.key"),
+        },
+    }
 
 
 def test_client_certificate_connects_and_delivers(tmp_path: Path) -> None:
     make_pki(tmp_path)
     broker, tls_port = tls_broker(tmp_path)
     sub = Subscriber(broker.port)
-    cfg = write_config(tmp_path / "c.yaml", port=tls_port, buffer=tmp_path / "b.db",
-                       mqtt=tls_mqtt(tmp_path, tls_port),
-                       drivers=[{"name": "synth", "kind": "synthetic", "count": 100,
-                                 "rate_hz": 200}])
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        port=tls_port,
+        buffer=tmp_path / "b.db",
+        mqtt=tls_mqtt(tmp_path, tls_port),
+        drivers=[{"name": "synth", "kind": "synthetic", "count": 100, "rate_hz": 200}],
+    )
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()
     try:
-        assert sub.wait(lambda s: len([e for e in s.events()
-                                       if e["type"] == "synthetic.sample"]) == 100, 30), agent.log()
+        assert sub.wait(
+            lambda s: len([e for e in s.events() if e["type"] == "synthetic.sample"]) == 100, 30
+        ), agent.log()
     finally:
         agent.terminate()
         sub.close()
@@ -76,19 +132,26 @@ def test_certificate_from_another_ca_is_refused_and_never_downgrades(tmp_path: P
     broker, tls_port = tls_broker(tmp_path)
     sub = Subscriber(broker.port)
     mqtt = tls_mqtt(tmp_path, tls_port, prefix="rogue-")
-    cfg = write_config(tmp_path / "c.yaml", port=tls_port, buffer=tmp_path / "b.db",
-                       mqtt=mqtt, drivers=[{"name": "synth", "kind": "synthetic", "count": 10,
-                                            "rate_hz": 100}])
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        port=tls_port,
+        buffer=tmp_path / "b.db",
+        mqtt=mqtt,
+        drivers=[{"name": "synth", "kind": "synthetic", "count": 10, "rate_hz": 100}],
+    )
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()
     try:
         assert not sub.wait(lambda s: bool(s.events()), 8)
         assert agent.alive()
         assert "uplink to 127.0.0.1" in agent.log() and "is down" in agent.log()
         # Pointing TLS at the plaintext listener fails too: there is no plaintext fallback.
-        cfg2 = write_config(tmp_path / "c2.yaml", port=broker.port, buffer=tmp_path / "b2.db",
-                            mqtt=tls_mqtt(tmp_path, broker.port),
-                            drivers=[{"name": "synth", "kind": "synthetic", "count": 10,
-                                      "rate_hz": 100}])
+        cfg2 = write_config(
+            tmp_path / "c2.yaml",
+            port=broker.port,
+            buffer=tmp_path / "b2.db",
+            mqtt=tls_mqtt(tmp_path, broker.port),
+            drivers=[{"name": "synth", "kind": "synthetic", "count": 10, "rate_hz": 100}],
+        )
         agent2 = AgentProcess(cfg2, tmp_path / "agent2.log").start()
         assert not sub.wait(lambda s: bool(s.events()), 6)
         agent2.terminate()

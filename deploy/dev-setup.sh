@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian machine for the demo or the tests: Debian packages, then a
+# virtualenv in .venv with the project installed (editable) and the given extras.
+#   bash deploy/dev-setup.sh [EXTRAS]      (default: test)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-test}"
+sudo=""
+if [[ $EUID -ne 0 ]]; then sudo="sudo"; fi
+
+need=()
+for pkg in mosquitto openssl; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+python3 -c "import venv, ensurepip" 2>/dev/null || need+=(python3-venv)
+if ((${#need[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# The Debian package starts a broker on :1883 where systemd runs; the tests and the demo
+# start their own brokers on free ports, so that one is not needed.
+
+python3 - <<'PY'
+import sys
+if sys.version_info < (3, 11):
+    sys.exit(f"Python >= 3.11 is required, found {sys.version.split()[0]}")
+PY
+if [[ ! -x .venv/bin/python ]]; then python3 -m venv .venv; fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[$extras]"
