@@ -7,7 +7,9 @@ no I/O and imports only the standard library, so every layer may depend on it.
 
 from __future__ import annotations
 
+import ctypes
 import enum
+import functools
 import hashlib
 import os
 import secrets
@@ -135,10 +137,18 @@ def attachment_topic_suffix(event_id: str, index: int) -> str:
     return f"snapshots/{event_id}/{index}"
 
 
+@functools.lru_cache(maxsize=1024)
+def _topic_suffix(priority: Priority, event_type: str) -> str:
+    kind = "telemetry" if priority is Priority.TELEMETRY else "events"
+    return f"{kind}/{event_type.split('.', 1)[0]}"
+
+
 def event_topic_suffix(event: Event) -> str:
     """Topic suffix (after ``edge/{gateway}/``) of an event, by its priority and category."""
-    kind = "telemetry" if event.priority is Priority.TELEMETRY else "events"
-    return f"{kind}/{event.category}"
+    return _topic_suffix(event.priority, event.type)
+
+
+_PRIORITY_LABELS = {p: p.name.lower() for p in Priority}
 
 
 def to_cloudevent(event: Event, *, seq: int, clock_synced: bool) -> dict[str, Any]:
@@ -152,7 +162,7 @@ def to_cloudevent(event: Event, *, seq: int, clock_synced: bool) -> dict[str, An
         "time": event.time.astimezone(UTC),
         "datacontenttype": JSON_CONTENT_TYPE,
         "seq": seq,
-        "priority": event.priority.label,
+        "priority": _PRIORITY_LABELS[event.priority],
         "severity": event.severity.value,
         "clocksync": "ntp" if clock_synced else "unsynchronised",
         "data": event.data,
@@ -183,31 +193,42 @@ def encode_cloudevent(event: Event, *, seq: int, clock_synced: bool) -> bytes:
 
 
 _TIME_ERROR = 5
-_ADJ_NO_CHANGE = 0
+_CLOCK_RECHECK_S = 5.0
+_clock_cache: tuple[float, bool] | None = None
 
 
-def clock_is_synchronised() -> bool:
-    """Whether the kernel says the wall clock is disciplined (NTP), via adjtimex(2).
+class _Timex(ctypes.Structure):
+    # struct timex is 208 bytes on 64-bit Linux; only ``modes`` (first) is set, to 0.
+    _fields_ = [("modes", ctypes.c_uint), ("_rest", ctypes.c_byte * 204)]
 
-    A Raspberry Pi has no RTC: until NTP syncs, its clock may be hours or years off, and
-    every event says so. Off Linux we cannot tell, so we say "unsynchronised".
-    """
-    if os.environ.get("EDGE_AGENT_ASSUME_CLOCK_SYNC") == "1":
-        return True
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> Any:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _kernel_says_synchronised() -> bool:
     # systemd-timesyncd's flag file works even where the unit's ProtectClock= forbids
     # adjtimex(2).
     if os.path.exists("/run/systemd/timesync/synchronized"):  # noqa: PTH110
         return True
     try:
-        import ctypes
-
-        class _Timex(ctypes.Structure):
-            _fields_ = [("modes", ctypes.c_uint), ("_pad", ctypes.c_byte * 204)]
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        buf = _Timex()
-        buf.modes = _ADJ_NO_CHANGE
-        state = int(libc.adjtimex(ctypes.byref(buf)))
+        state = int(_libc().adjtimex(ctypes.byref(_Timex())))
     except (OSError, AttributeError):
         return False
     return state not in (-1, _TIME_ERROR)
+
+
+def clock_is_synchronised() -> bool:
+    """Whether the wall clock is disciplined by NTP (checked at most every 5 s).
+
+    A Raspberry Pi has no RTC: until NTP syncs, its clock may be hours or years off, and
+    every event says so. Where we cannot tell, we say "unsynchronised".
+    """
+    global _clock_cache  # a tiny cache of a slow system query
+    if os.environ.get("EDGE_AGENT_ASSUME_CLOCK_SYNC") == "1":
+        return True
+    now = time.monotonic()
+    if _clock_cache is None or now - _clock_cache[0] > _CLOCK_RECHECK_S:
+        _clock_cache = (now, _kernel_says_synchronised())
+    return _clock_cache[1]

@@ -84,7 +84,6 @@ class _Publisher:
         self._wake_at = 0
         self._woken = False
         self._last_ack = time.monotonic()
-        aiomqtt_on_publish: Any = self._paho.on_publish
         aiomqtt_on_disconnect: Any = self._paho.on_disconnect
 
         def on_publish(c: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
@@ -97,7 +96,8 @@ class _Publisher:
             self._last_ack = time.monotonic()
             if len(self.results) >= self._wake_at:
                 self.progress.set()
-            aiomqtt_on_publish(c, userdata, mid, reason, props)
+            # aiomqtt's own on_publish is not chained: every publish on this connection
+            # goes through this class, so it would only look up (and miss) each mid.
 
         def on_disconnect(*args: Any) -> None:
             self.lost = aiomqtt.MqttError(f"connection lost: {args[2] if len(args) > 2 else ''}")
