@@ -14,6 +14,20 @@ import yaml
 from tests.conftest import REPO
 
 
+def synthetic(
+    count: int, rate_hz: float, priority: str = "event", name: str = "synth", **extra: Any
+) -> dict[str, Any]:
+    """A ``synthetic`` driver entry."""
+    return {
+        "name": name,
+        "kind": "synthetic",
+        "count": count,
+        "rate_hz": rate_hz,
+        "priority": priority,
+        **extra,
+    }
+
+
 def write_config(
     path: Path,
     *,

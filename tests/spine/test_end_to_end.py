@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from tests.broker import Mosquitto, Subscriber
-from tests.spine.agentproc import AgentProcess, write_config
+from tests.spine.agentproc import AgentProcess, synthetic, write_config
 
 
 def samples(sub: Subscriber) -> list[dict]:
@@ -30,15 +30,7 @@ def test_5000_events_reach_the_platform_once_each(tmp_path: Path, broker: Mosqui
         tmp_path / "c.yaml",
         port=broker.port,
         buffer=tmp_path / "b.db",
-        drivers=[
-            {
-                "name": "synth",
-                "kind": "synthetic",
-                "count": 5000,
-                "rate_hz": 500,
-                "priority": "event",
-            }
-        ],
+        drivers=[synthetic(5000, 500)],
     )
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()
     try:
@@ -85,15 +77,7 @@ def test_broker_down_20s_then_everything_arrives(tmp_path: Path, broker: Mosquit
         tmp_path / "c.yaml",
         port=broker.port,
         buffer=tmp_path / "b.db",
-        drivers=[
-            {
-                "name": "synth",
-                "kind": "synthetic",
-                "count": 3000,
-                "rate_hz": 100,
-                "priority": "event",
-            }
-        ],
+        drivers=[synthetic(3000, 100)],
     )
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()
     try:

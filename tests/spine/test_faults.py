@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.broker import Mosquitto, Subscriber
 from tests.conftest import REPO
-from tests.spine.agentproc import AgentProcess, write_config
+from tests.spine.agentproc import AgentProcess, synthetic, write_config
 
 
 def buffer_stats(config: Path) -> dict:
@@ -33,9 +33,7 @@ def test_acl_denied_events_are_dead_lettered_not_deleted(tmp_path: Path) -> None
         tmp_path / "c.yaml",
         port=broker.port,
         buffer=tmp_path / "b.db",
-        drivers=[
-            {"name": "synth", "kind": "synthetic", "count": 50, "rate_hz": 200, "priority": "event"}
-        ],
+        drivers=[synthetic(50, 200)],
     )
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()
     try:
@@ -73,9 +71,7 @@ def test_corrupt_buffer_is_renamed_aside_and_an_alarm_is_sent(
         tmp_path / "c.yaml",
         port=broker.port,
         buffer=db,
-        drivers=[
-            {"name": "synth", "kind": "synthetic", "count": 20, "rate_hz": 100, "priority": "event"}
-        ],
+        drivers=[synthetic(20, 100)],
     )
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()
     try:
@@ -120,22 +116,8 @@ def test_quota_sheds_telemetry_first_and_keeps_alarms(tmp_path: Path, broker: Mo
         buffer=tmp_path / "b.db",
         buffer_extra={"max_bytes": 200_000, "drop_report_interval_s": 0.5},
         drivers=[
-            {
-                "name": "tele",
-                "kind": "synthetic",
-                "count": 1500,
-                "rate_hz": 3000,
-                "priority": "telemetry",
-                "payload_bytes": 200,
-            },
-            {
-                "name": "alarm",
-                "kind": "synthetic",
-                "count": 300,
-                "rate_hz": 3000,
-                "priority": "alarm",
-                "payload_bytes": 200,
-            },
+            synthetic(1500, 3000, "telemetry", name="tele", payload_bytes=200),
+            synthetic(300, 3000, "alarm", name="alarm", payload_bytes=200),
         ],
     )
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.broker import Mosquitto
 from tests.conftest import REPO
-from tests.spine.agentproc import write_config
+from tests.spine.agentproc import synthetic, write_config
 
 
 def test_ready_watchdog_and_stopping_are_sent(tmp_path: Path, broker: Mosquitto) -> None:
@@ -24,7 +24,7 @@ def test_ready_watchdog_and_stopping_are_sent(tmp_path: Path, broker: Mosquitto)
         tmp_path / "c.yaml",
         port=broker.port,
         buffer=tmp_path / "b.db",
-        drivers=[{"name": "s", "kind": "synthetic", "count": 5}],
+        drivers=[synthetic(5, 10, name="s")],
     )
     env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "1000000"}
     proc = subprocess.Popen(

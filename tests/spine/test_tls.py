@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from tests.broker import Mosquitto, Subscriber, free_port
-from tests.spine.agentproc import AgentProcess, write_config
+from tests.spine.agentproc import AgentProcess, synthetic, write_config
 
 
 def openssl(*args: str, cwd: Path) -> None:
@@ -113,7 +113,7 @@ def test_client_certificate_connects_and_delivers(tmp_path: Path) -> None:
         port=tls_port,
         buffer=tmp_path / "b.db",
         mqtt=tls_mqtt(tmp_path, tls_port),
-        drivers=[{"name": "synth", "kind": "synthetic", "count": 100, "rate_hz": 200}],
+        drivers=[synthetic(100, 200)],
     )
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()
     try:
@@ -137,7 +137,7 @@ def test_certificate_from_another_ca_is_refused_and_never_downgrades(tmp_path: P
         port=tls_port,
         buffer=tmp_path / "b.db",
         mqtt=mqtt,
-        drivers=[{"name": "synth", "kind": "synthetic", "count": 10, "rate_hz": 100}],
+        drivers=[synthetic(10, 100)],
     )
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()
     try:
@@ -150,7 +150,7 @@ def test_certificate_from_another_ca_is_refused_and_never_downgrades(tmp_path: P
             port=broker.port,
             buffer=tmp_path / "b2.db",
             mqtt=tls_mqtt(tmp_path, broker.port),
-            drivers=[{"name": "synth", "kind": "synthetic", "count": 10, "rate_hz": 100}],
+            drivers=[synthetic(10, 100)],
         )
         agent2 = AgentProcess(cfg2, tmp_path / "agent2.log").start()
         assert not sub.wait(lambda s: bool(s.events()), 6)
