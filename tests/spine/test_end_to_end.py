@@ -141,3 +141,31 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path: Path, broker: Mosquitt
         if agent.alive():
             agent.kill()
         sub.close()
+
+
+def test_hung_broker_then_resume_loses_nothing(tmp_path: Path, broker: Mosquitto) -> None:
+    """SIGSTOP the broker mid-stream (a hang, not a crash), then SIGCONT."""
+    import signal
+
+    sub = Subscriber(broker.port)
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        port=broker.port,
+        buffer=tmp_path / "b.db",
+        drivers=[synthetic(1500, 100)],
+    )
+    agent = AgentProcess(cfg, tmp_path / "agent.log").start()
+    try:
+        assert sub.wait(lambda s: len(samples(s)) >= 200, 30), agent.log()
+        assert broker.proc is not None
+        broker.proc.send_signal(signal.SIGSTOP)
+        time.sleep(12)
+        assert agent.alive()
+        broker.proc.send_signal(signal.SIGCONT)
+        assert sub.wait(lambda s: distinct_n(s) == set(range(1500)), 90), agent.log()
+        assert "broker unresponsive" in agent.log() or "is down" in agent.log()
+        assert agent.terminate() == 0
+    finally:
+        if agent.alive():
+            agent.kill()
+        sub.close()
