@@ -46,12 +46,7 @@ def _raw(path: Path, payloads: list[bytes]) -> float:
         "journal_size_limit=8388608",
     ):
         conn.execute(f"PRAGMA {pragma}")
-    conn.execute(
-        "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT,"
-        " part INTEGER, seq INTEGER, priority INTEGER, topic TEXT, payload BLOB,"
-        " size INTEGER, created REAL, state INTEGER DEFAULT 0, reason TEXT,"
-        " UNIQUE(event_id, part))"
-    )
+    conn.executescript(SCHEMA)  # the same table and indexes the outbox keeps
     start = time.perf_counter()
     for b in range(0, len(payloads), BATCH):
         rows = [

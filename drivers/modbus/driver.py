@@ -1,0 +1,114 @@
+"""The ``modbus`` driver: one bus, its elevators, one scheduler; read-only.
+
+No retry loop for the whole bus: if the port cannot be opened or the TCP peer goes away
+for good, ``run`` raises :class:`DriverError` and the supervisor restarts it with backoff
+(agent/driver.py). Per-device silence is handled inside the running scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from agent.driver import DriverContext, DriverError, EventSink
+from drivers.modbus.client import ModbusLink
+from drivers.modbus.config import ModbusConfig, ModbusDeviceConfig
+from drivers.modbus.elevator_device import ElevatorDevice
+from drivers.modbus.elevator_state import ElevatorSnapshot
+from drivers.modbus.errors import BusUnavailableError
+from drivers.modbus.fault_rules import FaultEngine, RuleSettings
+from drivers.modbus.planner import describe, plan_profile
+from drivers.modbus.profile import Profile, ProfileError, load_profile
+from drivers.modbus.scheduler import BusScheduler, PollJob
+from drivers.modbus.taxonomy import KINDS
+
+log = logging.getLogger(__name__)
+
+_SNAPSHOT_KEYS = frozenset(ElevatorSnapshot.__dataclass_fields__)
+
+
+def _load(device: ModbusDeviceConfig) -> Profile:
+    try:
+        profile = load_profile(device.profile)
+    except ProfileError as exc:
+        raise DriverError(f"device {device.id}: {exc}") from None
+    unknown = sorted(set(device.holds_s) - set(KINDS))
+    if unknown:
+        raise DriverError(f"device {device.id}: holds_s has unknown keys {unknown}")
+    groups = sorted(set(device.poll_periods_ms) - set(profile.poll_groups))
+    if groups:
+        raise DriverError(f"device {device.id}: poll_periods_ms names unknown groups {groups}")
+    return profile
+
+
+class ModbusDriver:
+    """Polls every configured device on one bus and emits elevator events."""
+
+    def __init__(self, config: ModbusConfig, context: DriverContext) -> None:
+        self.name = config.name
+        self._config = config
+        self._context = context
+        self.scheduler: BusScheduler | None = None
+        self.devices: dict[str, ElevatorDevice] = {}
+
+    def _link(self) -> ModbusLink:
+        c = self._config
+        return ModbusLink(
+            transport=c.transport, timeout_s=c.request_timeout_ms / 1000, host=c.host,
+            port=c.port, serial_port=c.serial_port, baudrate=c.baudrate, parity=c.parity,
+            stopbits=c.stopbits, bytesize=c.bytesize,
+        )  # fmt: skip
+
+    def _jobs(self, sink: EventSink) -> list[PollJob]:
+        jobs: list[PollJob] = []
+        for dc in self._config.devices:
+            profile = _load(dc)
+            limits = profile.limits
+            if dc.max_registers_per_read is not None:
+                limits = limits.model_copy(
+                    update={"max_registers_per_read": dc.max_registers_per_read}
+                )
+            pause_ms = dc.pause_between_requests_ms
+            if pause_ms is None:
+                pause_ms = limits.pause_between_requests_ms
+            plan = plan_profile(profile, limits)
+            log.info("%s unit %d (%s): %s", dc.id, dc.unit_id, profile.name, describe(plan))
+            settings = RuleSettings(
+                holds_s=dc.holds_s, passenger_hold_s=dc.passenger_hold_s, speed=dc.time_speed,
+                top_floor=dc.top_floor, bottom_floor=dc.bottom_floor,
+                rated_speed_mps=dc.rated_speed_mps,
+            )  # fmt: skip
+            device = ElevatorDevice(
+                device_id=dc.id, unit_id=dc.unit_id,
+                engine=FaultEngine(settings, profile.fault_codes), emit=sink.emit,
+                offline_after_polls=dc.offline_after_polls,
+                status_interval_s=dc.status_interval_s,
+                fault_code_prefix=profile.fault_code_prefix,
+                extra_keys=frozenset(p.key for p in profile.points) - _SNAPSHOT_KEYS,
+            )  # fmt: skip
+            self.devices[dc.id] = device
+            first = True
+            for group, requests in plan.items():
+                if not requests:
+                    continue
+                period_ms = dc.poll_periods_ms.get(group, profile.poll_groups[group].period_ms)
+                period = period_ms / 1000
+                jobs.append(PollJob(device, group, period, requests, pause_ms / 1000, first))
+                first = False
+        return jobs
+
+    async def run(self, sink: EventSink) -> None:
+        jobs = self._jobs(sink)
+        link = self._link()
+        try:
+            await link.connect()
+            self.scheduler = BusScheduler(
+                link,
+                jobs,
+                pause_s=self._config.pause_between_requests_ms / 1000,
+                offline_probe_s=self._config.offline_probe_interval_ms / 1000,
+            )
+            await self.scheduler.run()
+        except BusUnavailableError as exc:
+            raise DriverError(str(exc)) from None
+        finally:
+            link.close()

@@ -1,0 +1,153 @@
+"""One elevator on a bus: poll results -> snapshot -> health, status and fault events.
+
+Events (all with the device id as subject):
+
+* ``elevator.alarm`` / ``elevator.fault`` / ``elevator.event``: taxonomy episodes,
+  ``data.state`` is ``raised`` then ``cleared``, both carrying the same ``episode`` id.
+* ``elevator.health``: ``offline`` after N failed polls (priority alarm: silence is itself
+  a fault) and ``online`` when it answers again.
+* ``elevator.mode``: service-mode changes (entering/leaving inspection, fire, ...).
+* ``elevator.status``: telemetry snapshot on change and every ``status_interval_s``.
+
+Logging follows the "log transitions, not every failure" rule (aesthetics.md §2 item 10).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from agent.events import Event, Priority, Severity, uuid7
+from drivers.modbus.elevator_state import ElevatorSnapshot, build_snapshot
+from drivers.modbus.errors import ExceptionReplyError, ReadError
+from drivers.modbus.fault_rules import FaultEngine, Transition
+from drivers.modbus.taxonomy import KINDS
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[Event], Awaitable[None]]
+
+
+class ElevatorDevice:
+    """Keeps one device's latest values, health and fault episodes."""
+
+    def __init__(
+        self,
+        *,
+        device_id: str,
+        unit_id: int,
+        engine: FaultEngine,
+        emit: Emit,
+        offline_after_polls: int = 3,
+        status_interval_s: float = 60.0,
+        fault_code_prefix: str = "",
+        extra_keys: frozenset[str] = frozenset(),
+    ) -> None:
+        self.device_id = device_id
+        self.unit_id = unit_id
+        self.online: bool | None = None
+        self._engine = engine
+        self._emit = emit
+        self._offline_after = offline_after_polls
+        self._status_interval = status_interval_s
+        self._prefix = fault_code_prefix
+        self._extra_keys = extra_keys
+        self._values: dict[str, Any] = {}
+        self._failures = 0
+        self._last_failure: ReadError | None = None
+        self._episodes: dict[str, str] = {}
+        self._last_state: tuple[Any, ...] | None = None
+        self._last_status_at: float | None = None
+        self._mode: str | None = None
+        self.snapshot: ElevatorSnapshot | None = None
+
+    def _event(self, kind: str, data: dict[str, Any], priority: Priority, sev: Severity) -> Event:
+        return Event(type=f"elevator.{kind}", subject=self.device_id, data=data,
+                     priority=priority, severity=sev)  # fmt: skip
+
+    async def on_poll(
+        self, group: str, values: dict[str, Any] | None, failure: ReadError | None, now: float
+    ) -> None:
+        if values is None:
+            await self._failed(failure)
+            return
+        self._failures = 0
+        if self.online is not True:
+            await self._came_online()
+        self._values.update(values)
+        await self._evaluate(now)
+
+    async def _failed(self, failure: ReadError | None) -> None:
+        self._failures += 1
+        self._last_failure = failure
+        if self._failures < self._offline_after or self.online is False:
+            return
+        self.online = False
+        self._engine.forget_pending()
+        reason = failure.kind if failure else "error"
+        log.warning(
+            "%s (unit %d) offline after %d failed polls: %s",
+            self.device_id, self.unit_id, self._failures, failure,
+        )  # fmt: skip
+        data: dict[str, Any] = {
+            "state": "offline", "reason": reason, "failed_polls": self._failures,
+            "unit_id": self.unit_id, "key": "COMM_LOST",
+        }  # fmt: skip
+        if isinstance(failure, ExceptionReplyError):
+            data["exception_code"] = failure.code
+        await self._emit(self._event("health", data, Priority.ALARM, Severity.CRITICAL))
+
+    async def _came_online(self) -> None:
+        was_offline = self.online is False
+        self.online = True
+        if not was_offline:
+            log.info("%s (unit %d) answering", self.device_id, self.unit_id)
+            return
+        log.info("%s (unit %d) back online", self.device_id, self.unit_id)
+        data = {"state": "online", "unit_id": self.unit_id, "key": "COMM_LOST"}
+        await self._emit(self._event("health", data, Priority.ALARM, Severity.INFO))
+
+    async def _evaluate(self, now: float) -> None:
+        snap = build_snapshot(self._values)
+        self.snapshot = snap
+        if snap.service_mode != self._mode:
+            if self._mode is not None:
+                change = {"from": self._mode, "to": snap.service_mode}
+                await self._emit(self._event("mode", change, Priority.EVENT, Severity.INFO))
+            self._mode = snap.service_mode
+        for t in self._engine.update(snap, now):
+            await self._emit(self._fault_event(t, snap))
+        state = snap.state_key()
+        due = self._last_status_at is None or now - self._last_status_at >= self._status_interval
+        if state != self._last_state or due:
+            self._last_state, self._last_status_at = state, now
+            data: dict[str, Any] = snap.to_data()
+            data.update({k: self._values[k] for k in self._extra_keys if k in self._values})
+            data["active"] = self._engine.active()
+            await self._emit(self._event("status", data, Priority.TELEMETRY, Severity.INFO))
+
+    def _fault_event(self, t: Transition, snap: ElevatorSnapshot) -> Event:
+        kind = KINDS[t.key]
+        if t.raised:
+            episode = self._episodes[t.key] = uuid7()
+        else:
+            episode = self._episodes.pop(t.key, "")
+        data: dict[str, Any] = {
+            "key": t.key,
+            "state": "raised" if t.raised else "cleared",
+            "episode": episode,
+            "label_zh": kind.label_zh,
+            "source": t.source,
+            "gb_code": kind.gb_code,
+            "sh_code": kind.sh_code,
+            "snapshot": snap.to_data(),
+        }
+        if t.raised and t.source == "derived":
+            data["held_s"] = t.held_s
+        if t.code is not None:
+            data["controller_code"] = t.code
+            data["controller_label"] = f"{self._prefix}{t.code:02d}"
+        log.info("%s %s %s", self.device_id, t.key, data["state"])
+        severity = kind.severity if t.raised else Severity.INFO
+        return self._event(kind.category, data, kind.priority, severity)

@@ -1,0 +1,99 @@
+"""The normalised elevator snapshot, built from decoded point values.
+
+Field names and encodings follow the GB-family model of research domain-devices.md §2.1.
+A profile maps its registers onto these names by giving its points the same keys (and
+enum maps that translate raw codes into the words below); points with other keys are
+extra telemetry. Anything a controller does not expose stays ``None`` and the rules that
+need it stay silent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+SERVICE_MODES = (
+    "stopped", "normal", "inspection", "fire_return", "firefighter",
+    "emergency_power", "earthquake", "unknown",
+)  # fmt: skip
+DIRECTIONS = ("none", "up", "down")
+DOOR_STATES = ("unknown", "opening", "open", "closing", "closed")
+
+
+@dataclass(frozen=True, slots=True)
+class ElevatorSnapshot:
+    """One poll's view of a car. ``None`` means the controller does not tell us."""
+
+    service_mode: str | None = None
+    running: bool | None = None
+    direction: str | None = None
+    floor: int | None = None
+    door_zone: bool | None = None
+    door: str | None = None
+    passenger: bool | None = None
+    speed_mps: float | None = None
+    load_pct: float | None = None
+    power_on_mains: bool | None = None
+    safety_circuit_ok: bool | None = None
+    door_lock_circuit_ok: bool | None = None
+    alarm_button: bool | None = None
+    controller_fault: int | None = None
+    top_floor: int | None = None
+    bottom_floor: int | None = None
+    rated_speed_mps: float | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def state_key(self) -> tuple[Any, ...]:
+        """What counts as a change worth a telemetry event (not speed or load jitter)."""
+        return (
+            self.service_mode, self.running, self.direction, self.floor, self.door_zone,
+            self.door, self.passenger, self.power_on_mains, self.safety_circuit_ok,
+            self.door_lock_circuit_ok, self.alarm_button, self.controller_fault,
+        )  # fmt: skip
+
+
+_FIELDS = {f.name for f in fields(ElevatorSnapshot)}
+_BOOL = {
+    "running", "door_zone", "passenger", "power_on_mains", "safety_circuit_ok",
+    "door_lock_circuit_ok", "alarm_button",
+}  # fmt: skip
+_INT = {"floor", "controller_fault", "top_floor", "bottom_floor"}
+_FLOAT = {"speed_mps", "load_pct", "rated_speed_mps"}
+_CHOICES = {"service_mode": SERVICE_MODES, "direction": DIRECTIONS, "door": DOOR_STATES}
+
+
+def _normalise(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _BOOL:
+        return bool(value)
+    if name in _INT:
+        return int(value)
+    if name in _FLOAT:
+        return float(value)
+    if name in _CHOICES:
+        if isinstance(value, int) and not isinstance(value, bool):
+            options = _CHOICES[name]
+            return options[value] if 0 <= value < len(options) else None
+        text = str(value)
+        return text if text in _CHOICES[name] else None
+    return value
+
+
+def build_snapshot(values: dict[str, Any]) -> ElevatorSnapshot:
+    """Snapshot from ``{point key: decoded value}``; unknown keys are ignored.
+
+    ``door_closed`` (a closed-limit bit, as on NICE3000+ 0x101B b4) fills ``door`` when
+    the profile has no full door state.
+    """
+    kwargs = {name: _normalise(name, values.get(name)) for name in _FIELDS}
+    if kwargs["door"] is None and values.get("door_closed") is not None:
+        kwargs["door"] = "closed" if values["door_closed"] else "open"
+    if kwargs["door"] == "unknown":
+        kwargs["door"] = None
+    if kwargs["running"] is None and kwargs["speed_mps"] is not None:
+        # Maixin's rule (domain-devices.md §1.2): speed <= 0.01 m/s means stopped.
+        kwargs["running"] = abs(kwargs["speed_mps"]) > 0.01
+    return ElevatorSnapshot(**kwargs)

@@ -1,0 +1,226 @@
+"""Derive taxonomy faults from snapshots: hold times, raise/clear episodes, suppression.
+
+Rules and default holds come from research domain-devices.md §1.4 and §2.2 (engine rules
+1-4): inspection suppresses every fault and alarm, each key is raised once per episode
+and cleared when its condition ends, person presence is debounced, and controller codes
+are authoritative over derived rules for the keys a profile maps them to. Time is the
+caller's monotonic clock, so tests and the simulator's ``--speed`` can compress holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from drivers.modbus.elevator_state import ElevatorSnapshot
+from drivers.modbus.taxonomy import KINDS
+
+Condition = Callable[[ElevatorSnapshot, "FaultEngine"], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A key starting (``raised``) or ending an episode."""
+
+    key: str
+    raised: bool
+    source: str  # "derived" | "controller"
+    held_s: float = 0.0
+    code: int | None = None
+
+
+@dataclass
+class _Episode:
+    since: float | None = None  # when the condition became true (monotonic)
+    active: bool = False
+    code: int | None = None
+    source: str = "derived"
+
+
+def _closed(s: ElevatorSnapshot) -> bool:
+    return s.door == "closed"
+
+
+def _stopped(s: ElevatorSnapshot) -> bool:
+    return s.running is False
+
+
+def _entrap_level(s: ElevatorSnapshot, e: FaultEngine) -> bool:
+    return bool(
+        e.passenger and _closed(s) and s.door_zone is True and _stopped(s)
+        and s.service_mode == "normal"
+    )  # fmt: skip
+
+
+def _entrap_nonlevel(s: ElevatorSnapshot, e: FaultEngine) -> bool:
+    return bool(e.passenger and _closed(s) and s.door_zone is False and _stopped(s))
+
+
+def _at_top(s: ElevatorSnapshot, e: FaultEngine) -> bool:
+    top = s.top_floor if s.top_floor is not None else e.top_floor
+    return s.floor is not None and top is not None and s.floor >= top
+
+
+def _at_bottom(s: ElevatorSnapshot, e: FaultEngine) -> bool:
+    bottom = s.bottom_floor if s.bottom_floor is not None else e.bottom_floor
+    return s.floor is not None and bottom is not None and s.floor <= bottom
+
+
+def _overtravel_top(s: ElevatorSnapshot, e: FaultEngine) -> bool:
+    return _at_top(s, e) and s.direction == "up" and s.door_zone is False
+
+
+def _overtravel_bottom(s: ElevatorSnapshot, e: FaultEngine) -> bool:
+    return _at_bottom(s, e) and s.direction == "down" and s.door_zone is False
+
+
+def _stop_out_of_zone(s: ElevatorSnapshot, e: FaultEngine) -> bool:
+    # The more specific entrapment/overtravel report replaces this one (liftcheck.c).
+    busy = {"ENTRAP_NONLEVEL", "OVERTRAVEL_TOP", "OVERTRAVEL_BOTTOM"}
+    if any(e.is_active(k) or e.is_pending(k) for k in busy):
+        return False
+    return _stopped(s) and s.door_zone is False
+
+
+def _door_open_running(s: ElevatorSnapshot, e: FaultEngine) -> bool:
+    return s.running is True and s.door in ("open", "opening")
+
+
+def _overspeed(s: ElevatorSnapshot, e: FaultEngine) -> bool:
+    rated = s.rated_speed_mps or e.rated_speed_mps
+    return bool(rated and s.speed_mps is not None and abs(s.speed_mps) > 1.2 * rated)
+
+
+def _ucm(s: ElevatorSnapshot, e: FaultEngine) -> bool:
+    # Door open and the car leaves the zone (EN 81-20 3.62); stays until back in zone.
+    prev = e.previous
+    left_zone = prev is not None and prev.door_zone is True and prev.door == "open"
+    return s.door == "open" and s.door_zone is False and (left_zone or e.is_active("UCM"))
+
+
+def _door_close_fail(s: ElevatorSnapshot, e: FaultEngine) -> bool:
+    return s.door in ("open", "opening", "closing")
+
+
+RULES: dict[str, Condition] = {
+    "ENTRAP_LEVEL": _entrap_level,
+    "ENTRAP_NONLEVEL": _entrap_nonlevel,
+    "ALARM_BUTTON": lambda s, e: s.alarm_button is True,
+    "OVERTRAVEL_TOP": _overtravel_top,
+    "OVERTRAVEL_BOTTOM": _overtravel_bottom,
+    "OVERSPEED": _overspeed,
+    "DOOR_OPEN_RUNNING": _door_open_running,
+    "UCM": _ucm,
+    "SAFETY_CIRCUIT": lambda s, e: s.safety_circuit_ok is False,
+    "DOOR_LOCK_CIRCUIT": lambda s, e: s.door_lock_circuit_ok is False and s.running is True,
+    "DOOR_CLOSE_FAIL": _door_close_fail,
+    "POWER_LOSS": lambda s, e: s.power_on_mains is False,
+    "STOP_OUT_OF_ZONE": _stop_out_of_zone,  # last: it looks at the others' state
+}
+
+
+@dataclass
+class RuleSettings:
+    """Per-device tuning. ``speed`` divides every hold (simulator ``--speed``)."""
+
+    holds_s: Mapping[str, float] = field(default_factory=dict)
+    passenger_hold_s: float = 10.0
+    speed: float = 1.0
+    top_floor: int | None = None
+    bottom_floor: int | None = None
+    rated_speed_mps: float | None = None
+
+    def hold(self, key: str) -> float:
+        return self.holds_s.get(key, KINDS[key].hold_s) / self.speed
+
+
+class FaultEngine:
+    """Feeds snapshots through the rules; returns the raise/clear transitions."""
+
+    def __init__(self, settings: RuleSettings, controller_codes: Mapping[int, str]) -> None:
+        self._settings = settings
+        self._codes = dict(controller_codes)
+        # Keys the controller reports itself: their derived rules are switched off.
+        self._controller_keys = frozenset(self._codes.values())
+        self._episodes: dict[str, _Episode] = {k: _Episode() for k in KINDS}
+        self.previous: ElevatorSnapshot | None = None
+        self.passenger: bool | None = None
+        self._passenger_candidate: bool | None = None
+        self._passenger_since = 0.0
+        self.top_floor = settings.top_floor
+        self.bottom_floor = settings.bottom_floor
+        self.rated_speed_mps = settings.rated_speed_mps
+
+    def is_active(self, key: str) -> bool:
+        return self._episodes[key].active
+
+    def is_pending(self, key: str) -> bool:
+        return self._episodes[key].since is not None
+
+    def active(self) -> list[str]:
+        return [k for k, ep in self._episodes.items() if ep.active]
+
+    def forget_pending(self) -> None:
+        """Restart every hold timer: a condition must not be 'held' across a data gap.
+
+        Called when the device goes offline. Raised episodes stay raised; they clear
+        when fresh data shows the condition gone.
+        """
+        for ep in self._episodes.values():
+            if not ep.active:
+                ep.since = None
+        self.previous = None
+        self.passenger = self._passenger_candidate = None
+
+    def _debounce_passenger(self, value: bool | None, now: float) -> None:
+        # PIR sensors flicker; a person cannot appear or vanish in a closed car (§1.4).
+        if value != self._passenger_candidate:
+            self._passenger_candidate = value
+            self._passenger_since = now
+        hold = self._settings.passenger_hold_s / self._settings.speed
+        if self.passenger is None or now - self._passenger_since >= hold:
+            self.passenger = self._passenger_candidate
+
+    def update(self, snap: ElevatorSnapshot, now: float) -> list[Transition]:
+        self._debounce_passenger(snap.passenger, now)
+        suppressed = snap.service_mode == "inspection"
+        out: list[Transition] = []
+        out.extend(self._controller(snap, now, suppressed))
+        for key, rule in RULES.items():
+            if key in self._controller_keys:
+                continue
+            out.extend(self._step(key, not suppressed and rule(snap, self), now))
+        self.previous = snap
+        return out
+
+    def _step(self, key: str, condition: bool, now: float) -> list[Transition]:
+        ep = self._episodes[key]
+        if not condition:
+            ep.since = None
+            if ep.active:
+                ep.active = False
+                return [Transition(key, False, "derived")]
+            return []
+        if ep.since is None:
+            ep.since = now
+        held = now - ep.since
+        if not ep.active and held >= self._settings.hold(key):
+            ep.active = True
+            return [Transition(key, True, "derived", held_s=round(held, 3))]
+        return []
+
+    def _controller(self, snap: ElevatorSnapshot, now: float, suppressed: bool) -> list[Transition]:
+        code = snap.controller_fault
+        if code is None:
+            return []  # unknown this poll: keep the current state
+        wanted = None if suppressed or code == 0 else self._codes.get(code, "CTRL_FAULT")
+        out: list[Transition] = []
+        for key, ep in self._episodes.items():
+            if ep.active and ep.source == "controller" and (key != wanted or ep.code != code):
+                ep.active, ep.since = False, None
+                out.append(Transition(key, False, "controller", code=ep.code))
+        if wanted is not None and not self._episodes[wanted].active:
+            ep = self._episodes[wanted]
+            ep.active, ep.since, ep.code, ep.source = True, now, code, "controller"
+            out.append(Transition(wanted, True, "controller", code=code))
+        return out

@@ -1,0 +1,1 @@
+"""The elevator simulator behind ``edge-agent simulate elevator`` (imports pymodbus)."""
