@@ -75,7 +75,7 @@ class _Publisher:
     """
 
     def __init__(self, client: aiomqtt.Client) -> None:
-        self._paho = client._client  # noqa: SLF001 - the hook point aiomqtt 2.x offers
+        self._paho = client._client  # the hook point aiomqtt 2.x offers
         self._rows: dict[int, int] = {}  # paho mid -> outbox row id
         self._early: dict[int, ReasonCode | None] = {}
         self.results: list[tuple[int, ReasonCode | None]] = []
@@ -106,6 +106,9 @@ class _Publisher:
 
         self._paho.on_publish = on_publish
         self._paho.on_disconnect = on_disconnect
+        # paho's per-packet debug lines ("Received PUBACK …") cost a logger call per
+        # message even when filtered out; connection changes are logged by the forwarder.
+        self._paho.disable_logger()
 
     def publish(self, row_id: int, topic: str, payload: bytes, *, retain: bool = False) -> None:
         """Hand one message to paho; its outcome appears in ``results`` later."""
