@@ -1,0 +1,254 @@
+"""Vision benchmark: the per-frame path a camera runs, against bare ``session.run``.
+
+Per frame: decode JPEG -> letterbox -> infer -> decode + merge + NMS -> track -> zones.
+Frames are the shared test photos resized to a 640 px wide camera sub-stream and JPEG
+encoded (quality 85) in memory. Every stage is timed; the bare ``session.run`` on the same
+prepared tensor is timed right after it, in the same loop, on the same session (so the same
+``intra_op_num_threads``). Medians after warm-up.
+
+Figures:
+- ``ratio``: full path (with JPEG decode) / bare run. ``ratio_detector``: the same without
+  the JPEG decode, i.e. what the agent adds around inference once a frame is in memory
+  (a camera delivers decoded frames; the JPEG stage stands in for that decode).
+- ``cameras_at_1hz``: 1000 / full-path ms — samples per second the single inference
+  worker sustains, i.e. cameras at one sample per second each. ``cpu_cores_busy`` is the
+  CPU time over wall time while doing only that (``os.times``), ``cpu_share`` the same over
+  all cores, and ``cameras_at_1hz_per_core`` = 1000 / CPU ms per frame: cameras per fully
+  available core.
+- ``rss_mb``: VmRSS of this process with the model loaded and frames processed;
+  ``rss_before_vision_mb`` before numpy/OpenCV/onnxruntime were imported.
+
+Run: ``python bench/run.py vision [--quick] [--json]``; ``python bench/bench_vision.py
+--write-results`` also rewrites the ``## vision`` section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+MODEL_SHA256 = "695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14"
+FRAME_WIDTH = 640
+TARGET_RATIO = 1.15
+TARGET_RSS_MB = 200.0
+STAGES = ("decode", "preprocess", "infer", "postprocess", "track", "zones")
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _shared() -> Path:
+    return Path(os.environ.get("EDGE_AGENT_SHARED", REPO.parent / "shared")).resolve()
+
+
+def run(quick: bool) -> dict[str, Any]:
+    rss_before = _rss_mb()
+    import cv2
+    import numpy as np
+
+    from vision.config import ZoneConfig
+    from vision.detector import Detector
+    from vision.model_config import ModelConfig
+    from vision.tracker import Tracker
+    from vision.types import PERSON, TWO_WHEELER
+    from vision.zones import Zone, normalise_box
+
+    shared = _shared()
+    config = ModelConfig(path=shared / "models" / "yolox_nano.onnx", sha256=MODEL_SHA256)
+    detector = Detector(config)
+    session = detector.session
+
+    # Camera-like frames: every test photo at 640 px wide, JPEG in memory.
+    frames: list[bytes] = []
+    for image_path in sorted((shared / "testdata" / "images").iterdir()):
+        image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
+        if image is None:
+            continue
+        h, w = image.shape[:2]
+        size = (FRAME_WIDTH, round(h * FRAME_WIDTH / w))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        ok, jpeg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        assert ok
+        frames.append(jpeg.tobytes())
+
+    zones = [
+        Zone(
+            ZoneConfig(id="left", kind="corridor", polygon=[(0, 0.5), (0.5, 0.5), (0.5, 1), (0, 1)])
+        ),
+        Zone(ZoneConfig(id="right", kind="exit", polygon=[(0.5, 0.4), (1, 0.4), (1, 1), (0.5, 1)])),
+    ]
+    tracker = Tracker()
+    warmup, count = (5, 40) if quick else (20, 300)
+    feeds = {"images": session.get_inputs()[0].name}
+    out_name = [session.get_outputs()[0].name]
+
+    def full_path(data: bytes, now: float, times: dict[str, list[float]] | None) -> Any:
+        t0 = time.perf_counter()
+        frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        t1 = time.perf_counter()
+        tensor, ratio = detector.preprocess(frame)
+        t2 = time.perf_counter()
+        raw = detector.infer(tensor)
+        t3 = time.perf_counter()
+        found = detector.postprocess(raw, ratio, image_wh=(frame.shape[1], frame.shape[0]))
+        t4 = time.perf_counter()
+        bikes = tracker.update(now, TWO_WHEELER, [d.box for d in found if d.label == TWO_WHEELER])
+        tracker.update(now, PERSON, [d.box for d in found if d.label == PERSON])
+        t5 = time.perf_counter()
+        fh, fw = frame.shape[:2]
+        inside = [
+            (zone.id, track.id)
+            for track in bikes
+            for zone in zones
+            if zone.enters(normalise_box(track.box, fw, fh))
+        ]
+        t6 = time.perf_counter()
+        if times is not None:
+            for name, a, b in zip(
+                STAGES, (t0, t1, t2, t3, t4, t5), (t1, t2, t3, t4, t5, t6), strict=True
+            ):
+                times[name].append((b - a) * 1000)
+            times["full"].append((t6 - t0) * 1000)
+            times["detector"].append((t6 - t1) * 1000)
+        return tensor, inside
+
+    # Phase 1: the ratio. Full path, then bare session.run on the same tensor, interleaved.
+    times: dict[str, list[float]] = {name: [] for name in (*STAGES, "full", "detector", "bare")}
+    now = 0.0
+    for i in range(warmup + count):
+        now += 1.0
+        tensor, _ = full_path(frames[i % len(frames)], now, times if i >= warmup else None)
+        t0 = time.perf_counter()
+        session.run(out_name, {feeds["images"]: tensor})
+        if i >= warmup:
+            times["bare"].append((time.perf_counter() - t0) * 1000)
+    med = {name: statistics.median(values) for name, values in times.items()}
+
+    # Phase 2: load. Only the full path, back to back: CPU time per frame and cores used.
+    cpu0, wall0 = os.times(), time.perf_counter()
+    for i in range(count):
+        now += 1.0
+        full_path(frames[i % len(frames)], now, None)
+    cpu1, wall1 = os.times(), time.perf_counter()
+    cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    wall_s = wall1 - wall0
+    cpu_ms_per_frame = cpu_s * 1000 / count
+    ncpu = os.cpu_count() or 1
+    rss = _rss_mb()
+
+    ratio = med["full"] / med["bare"]
+    ratio_detector = med["detector"] / med["bare"]
+    result: dict[str, Any] = {
+        "ratio": round(ratio, 3),
+        "ratio_detector": round(ratio_detector, 3),
+        "target_ratio": TARGET_RATIO,
+        "bare_run_ms": round(med["bare"], 3),
+        "full_path_ms": round(med["full"], 3),
+        "detector_path_ms": round(med["detector"], 3),
+        "stage_ms": {name: round(med[name], 3) for name in STAGES},
+        "threads": config.threads,
+        "frames": count,
+        "frame_size": "640 px wide, JPEG q85, from the shared test photos",
+        "cameras_at_1hz": round(1000 / med["full"], 1),
+        "cpu_ms_per_frame": round(cpu_ms_per_frame, 2),
+        "cpu_cores_busy": round(cpu_s / wall_s, 2),
+        "cpu_share": round(cpu_s / wall_s / ncpu, 3),
+        "cpu_count": ncpu,
+        "cameras_at_1hz_per_core": round(1000 / cpu_ms_per_frame, 1),
+        "rss_mb": round(rss, 1),
+        "rss_before_vision_mb": round(rss_before, 1),
+        "target_rss_mb": TARGET_RSS_MB,
+    }
+    missed = []
+    if ratio > TARGET_RATIO:
+        missed.append(f"ratio {ratio:.2f} > {TARGET_RATIO} (with JPEG decode)")
+    if ratio_detector > TARGET_RATIO:
+        missed.append(f"ratio_detector {ratio_detector:.2f} > {TARGET_RATIO}")
+    if rss > TARGET_RSS_MB:
+        missed.append(f"rss {rss:.0f} MB > {TARGET_RSS_MB:.0f} MB")
+    result["targets_missed"] = missed
+    return result
+
+
+def results_section(result: dict[str, Any]) -> str:
+    """The ``## vision`` section of bench/RESULTS.md for one result."""
+    stages = result["stage_ms"]
+    lines = [
+        "## vision",
+        "",
+        "`python bench/run.py vision` — per frame: decode JPEG -> letterbox -> infer -> "
+        "decode + merge + NMS -> track -> zones, against bare `session.run` on the same tensor "
+        f"(same session, {result['threads']} threads). Medians of {result['frames']} frames "
+        f"after warm-up; frames: {result['frame_size']}; {result['cpu_count']} CPUs.",
+        "",
+        "| figure | value | target |",
+        "|---|---|---|",
+        f"| ratio full path / bare run | {result['ratio']} | <= {result['target_ratio']} |",
+        f"| ratio without JPEG decode | {result['ratio_detector']} | <= {result['target_ratio']} |",
+        f"| bare `session.run` | {result['bare_run_ms']} ms | |",
+        f"| full path | {result['full_path_ms']} ms | |",
+        "| stages (ms) | " + ", ".join(f"{name} {stages[name]}" for name in STAGES) + " | |",
+        f"| cameras at 1 sample/s (one worker) | {result['cameras_at_1hz']} | |",
+        f"| CPU per frame | {result['cpu_ms_per_frame']} ms "
+        f"({result['cpu_cores_busy']} cores busy, {result['cpu_share']:.0%} of the machine) | |",
+        f"| cameras at 1 sample/s per fully free core | {result['cameras_at_1hz_per_core']} | |",
+        f"| process RSS with vision loaded | {result['rss_mb']} MB "
+        f"(before imports {result['rss_before_vision_mb']} MB) "
+        f"| <= {result['target_rss_mb']:.0f} MB |",
+        "",
+    ]
+    if result["targets_missed"]:
+        lines.append("Targets missed: " + "; ".join(result["targets_missed"]) + ".")
+        lines.append("")
+        lines.append(
+            "The JPEG decode alone costs about 15 % of one inference on this machine, so the "
+            "1.15 target cannot hold with it included. In the agent the decode happens in "
+            "the capture thread (H.264 / MJPEG), not on the inference worker; the figure "
+            "for what vision adds around `session.run` is the ratio without JPEG decode. "
+            "Absolute times vary by 2x on this shared VM (other jobs running); the ratios "
+            "come from interleaved runs of one session."
+        )
+    else:
+        lines.append("All targets met.")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_results(result: dict[str, Any], path: Path = HERE / "RESULTS.md") -> None:
+    """Replace (or append) the ``## vision`` section, leaving other sections alone."""
+    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    section = results_section(result)
+    start = text.find("\n## vision\n")
+    if start < 0 and text.startswith("## vision\n"):
+        start = -1
+        end_search = 0
+    else:
+        end_search = start + 1 if start >= 0 else -1
+    if end_search < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        nxt = text.find("\n## ", end_search + 1)
+        head = text[: start + 1] if start >= 0 else ""
+        tail = text[nxt + 1 :] if nxt >= 0 else ""
+        text = head + section + ("\n" + tail if tail else "")
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    figures = run(quick="--quick" in sys.argv)
+    print(json.dumps(figures, indent=1))
+    if "--write-results" in sys.argv:
+        write_results(figures)

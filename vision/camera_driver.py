@@ -1,0 +1,303 @@
+"""The ``camera`` driver: capture -> shared detector -> dwell engine -> events with evidence.
+
+Owners of blocking work: the :class:`~vision.capture.FrameGrabber` thread reads the
+stream (and is the only reconnect loop), the shared
+:class:`~vision.inference.InferenceWorker` thread runs the model, and this driver's own
+one-thread ``evidence`` executor encodes JPEGs. The event loop only decides.
+
+Sampling follows :class:`~vision.sampling.SamplingPolicy`: idle cameras sample slowly,
+cameras with an open candidate faster, and all of them stretch their interval when the
+shared worker is busy instead of queueing frames. Every sample covers the whole frame, so
+the first one after start is the startup scan of every zone (bikes parked before boot are
+found); with ``sampling.zone_crops`` each zone is also re-scanned at higher resolution
+every ``sampling.rescan_every_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from agent.driver import DriverContext, DriverError, EventSink
+from agent.events import Event
+from vision.capture import Frame, FrameGrabber, redact, source_kind
+from vision.config import CameraConfig
+from vision.detector import ModelVerificationError
+from vision.dwell import Decision, DecisionKind, DwellEngine, EngineSettings, Sample
+from vision.dwell_store import DwellStore
+from vision.evidence import Snapshot, make_snapshot
+from vision.evidence_store import FirstSightingStore
+from vision.inference import InferenceWorker
+from vision.observe import merge_detections, observations, pixel_box
+from vision.sampling import SamplingPolicy
+from vision.types import PERSON, Detection
+from vision.violations import (
+    camera_offline_event,
+    camera_online_event,
+    is_event_decision,
+    violation_event,
+)
+from vision.zones import polygon_pixels, polygon_rect
+
+log = logging.getLogger(__name__)
+
+_SAVE_EVERY_S = 10.0  # persist accumulated dwell this often while candidates are open
+
+
+def inference_key(config: CameraConfig) -> str:
+    """SharedResources key of the worker for this camera's model (one per model file)."""
+    return f"vision.inference:{config.model.path}"
+
+
+@dataclass
+class _Health:
+    """Offline/online transitions from frame arrival times (log once per transition)."""
+
+    offline_after_s: float
+    since: float  # when we started waiting for frames
+    offline: bool = False
+    offline_since: float = 0.0
+
+    def check(self, now: float, last_frame_t: float | None) -> str | None:
+        silent = now - (last_frame_t if last_frame_t is not None else self.since)
+        if not self.offline and silent >= self.offline_after_s:
+            self.offline, self.offline_since = True, now
+            return "offline"
+        if self.offline and silent < self.offline_after_s:
+            self.offline = False
+            return "online"
+        return None
+
+
+class CameraDriver:
+    """One camera: watches its zones and reports parking violations and camera health."""
+
+    def __init__(self, config: CameraConfig, context: DriverContext) -> None:
+        self.name = config.name
+        self.config = config
+        self._context = context
+        self._store = DwellStore(context.state_dir, config.name)
+        s = config.sampling
+        self._policy = SamplingPolicy(
+            idle_interval_s=s.idle_interval_s,
+            active_interval_s=s.active_interval_s,
+            max_interval_s=s.max_interval_s,
+        )
+        # Tracks must outlive two samples at the slowest (loaded) rate.
+        settings = EngineSettings(track_max_age_s=max(6.0, 2.5 * s.max_interval_s))
+        self.engine = DwellEngine(config.name, config.zones, settings)
+        self._first_sightings = FirstSightingStore(context.state_dir, config.name)
+        self._last_save = 0.0
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def run(self, sink: EventSink) -> None:
+        cfg = self.config
+        try:
+            worker = self._context.shared.get_or_create(
+                inference_key(cfg), lambda: InferenceWorker(cfg.model)
+            )
+        except ModelVerificationError as exc:
+            raise DriverError(str(exc)) from exc
+        grabber = FrameGrabber(
+            cfg.source,
+            name=cfg.name,
+            open_timeout_s=cfg.open_timeout_s,
+            read_timeout_s=cfg.read_timeout_s,
+            reconnect_max_s=cfg.reconnect_max_s,
+            file_end=cfg.file_end,
+        )
+        encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"evidence[{cfg.name}]")
+        restored = self._store.load(now=time.monotonic())
+        self.engine.restore(restored)
+        self._first_sightings.keep_only(c.id for c in restored)
+        log.info(
+            "camera %s: source %s (%s), %d zones, %d restored candidates",
+            cfg.name,
+            redact(cfg.source),
+            source_kind(cfg.source),
+            len(cfg.zones),
+            len(restored),
+        )
+        grabber.start()
+        try:
+            await self._loop(sink, worker, grabber, encoder)
+        finally:
+            grabber.stop(timeout=2.0)
+            encoder.shutdown(wait=False, cancel_futures=True)
+            if self.engine.candidates or self._store.path.exists():
+                self._save()
+
+    async def _loop(
+        self,
+        sink: EventSink,
+        worker: InferenceWorker,
+        grabber: FrameGrabber,
+        encoder: ThreadPoolExecutor,
+    ) -> None:
+        cfg = self.config
+        health = _Health(cfg.offline_after_s, since=time.monotonic())
+        last_seq = -1
+        next_rescan = 0.0  # the first sample is the startup scan
+        while True:
+            now = time.monotonic()
+            frame = grabber.latest()
+            change = health.check(now, frame.t if frame else None)
+            if change == "offline":
+                detail = grabber.last_error or ("video ended" if grabber.ended else "no frames")
+                log.warning("camera %s offline: %s", cfg.name, detail)
+                silent = now - (frame.t if frame else health.since)
+                await sink.emit(camera_offline_event(cfg.name, silent, detail, _wall(now, now)))
+            elif change == "online":
+                log.info("camera %s back online", cfg.name)
+                self.engine.rebase(frame.t if frame else now)
+                await sink.emit(
+                    camera_online_event(cfg.name, now - health.offline_since, _wall(now, now))
+                )
+            if frame is not None and frame.seq != last_seq and not health.offline:
+                last_seq = frame.seq
+                crops = cfg.sampling.zone_crops and now >= next_rescan
+                if crops:
+                    next_rescan = now + cfg.sampling.rescan_every_s
+                await self._sample(sink, worker, encoder, frame, crops)
+            if not grabber.alive and not grabber.ended:
+                raise DriverError(f"capture thread of camera {cfg.name} stopped unexpectedly")
+            interval = self._policy.next_interval(
+                self.engine.has_open_candidates, worker.busy_fraction(), worker.queue_depth
+            )
+            await asyncio.sleep(interval)
+
+    # -- one sample -----------------------------------------------------------------------
+
+    async def _sample(
+        self,
+        sink: EventSink,
+        worker: InferenceWorker,
+        encoder: ThreadPoolExecutor,
+        frame: Frame,
+        crops: bool,
+    ) -> None:
+        image = frame.image
+        try:
+            found = [await worker.detect(image)]
+            if crops:
+                h, w = image.shape[:2]
+                for zone in self.config.zones:
+                    roi = polygon_rect(zone.polygon, w, h)
+                    found.append(await worker.detect(image, roi=roi))
+        except ValueError as exc:  # an unusable frame: skip it, the next one may be fine
+            log.debug("camera %s: frame skipped: %s", self.name, exc)
+            return
+        except RuntimeError as exc:  # the shared worker was closed under us
+            raise DriverError(f"inference unavailable: {exc}") from exc
+        detections = merge_detections(found)
+        now = time.monotonic()
+        sample = Sample(frame.t, _wall(frame.t, now), observations(image, detections))
+        for decision in self.engine.step(sample):
+            await self._act(decision, sink, encoder, frame, detections)
+        if self.engine.dirty or (self.engine.candidates and now - self._last_save > _SAVE_EVERY_S):
+            await asyncio.to_thread(self._save)
+
+    async def _act(
+        self,
+        decision: Decision,
+        sink: EventSink,
+        encoder: ThreadPoolExecutor,
+        frame: Frame,
+        detections: list[Detection],
+    ) -> None:
+        cid = decision.candidate
+        log.debug("camera %s %s %s: %s", self.name, decision.kind, cid, decision.reason)
+        loop = asyncio.get_running_loop()
+        store = self._first_sightings
+        if decision.kind is DecisionKind.OPENED and cid is not None:
+            shot = await self._snapshot(encoder, frame, decision, detections)
+            if shot is not None:
+                await loop.run_in_executor(encoder, store.put, cid, shot.frame_jpeg, shot.crop_jpeg)
+            return
+        if decision.kind in (DecisionKind.DROPPED, DecisionKind.CLEARED) and cid is not None:
+            await loop.run_in_executor(encoder, store.discard, cid)
+        if not is_event_decision(decision) or decision.zone is None:
+            return
+        zone = self.config.zone(decision.zone)
+        evidence: list[tuple[str, str, bytes]] = []
+        if decision.kind is DecisionKind.VIOLATION_STARTED and cid is not None:
+            first = await loop.run_in_executor(encoder, store.get, cid)
+            if first is not None:
+                evidence += [
+                    ("first_sighting", "frame", first[0]),
+                    ("first_sighting", "crop", first[1]),
+                ]
+            confirm = await self._snapshot(encoder, frame, decision, detections)
+            if confirm is not None:
+                evidence += [
+                    ("confirmation", "frame", confirm.frame_jpeg),
+                    ("confirmation", "crop", confirm.crop_jpeg),
+                ]
+        event = violation_event(self.name, zone, decision, evidence)
+        await self._emit(sink, event)
+        if decision.kind is DecisionKind.VIOLATION_STARTED and cid is not None:
+            self.engine.mark_announced(cid)
+            await loop.run_in_executor(encoder, store.discard, cid)
+            log.info("camera %s: violation in zone %s: %s", self.name, zone.id, decision.reason)
+            await asyncio.to_thread(self._save)
+        elif decision.kind is DecisionKind.CLEARED:
+            log.info(
+                "camera %s: violation in zone %s cleared: %s", self.name, zone.id, decision.reason
+            )
+
+    async def _emit(self, sink: EventSink, event: Event) -> None:
+        await sink.emit(event)
+
+    async def _snapshot(
+        self,
+        encoder: ThreadPoolExecutor,
+        frame: Frame,
+        decision: Decision,
+        detections: list[Detection],
+    ) -> Snapshot | None:
+        ev = self.config.evidence
+        if not ev.enabled or decision.zone is None:
+            return None
+        image = frame.image
+        h, w = image.shape[:2]
+        if decision.observation is not None:
+            box_n = decision.observation.box
+        else:
+            x1, y1, x2, y2 = (float(v) for v in decision.facts["box"])
+            box_n = (x1, y1, x2, y2)
+        bike = pixel_box(box_n, image)
+        people = [d.box for d in detections if d.label == PERSON]
+        zone_px = polygon_pixels(self.config.zone(decision.zone).polygon, w, h)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                encoder,
+                lambda: make_snapshot(
+                    image,
+                    bike,
+                    people,
+                    zone_px,
+                    max_bytes=ev.max_bytes,
+                    quality=ev.quality,
+                    max_width=ev.max_width,
+                    crop_margin=ev.crop_margin,
+                ),
+            )
+        except ValueError as exc:
+            log.warning("camera %s: snapshot failed: %s", self.name, exc)
+            return None
+
+    def _save(self) -> None:
+        self._store.save(list(self.engine.candidates.values()), datetime.now(UTC))
+        self.engine.dirty = False
+        self._last_save = time.monotonic()
+
+
+def _wall(t: float, now: float) -> datetime:
+    """Wall-clock UTC of monotonic instant ``t`` (reporting only; durations use ``t``)."""
+    return datetime.now(UTC) - timedelta(seconds=max(0.0, now - t))

@@ -1,0 +1,102 @@
+"""Frame checks, crops and the YOLOX letterbox (OpenCV and numpy, no onnxruntime).
+
+The letterbox is upstream ``yolox/data/data_augment.py::preproc`` as recorded in
+``shared/models/PROVENANCE.md``: BGR 0..255, ``r = min(H / h, W / w)``, ``cv2.resize`` with
+``INTER_LINEAR`` to ``(int(w * r), int(h * r))``, pasted at the top-left of a canvas filled
+with 114, CHW float32 with a batch axis and no normalisation. Because the padding is at the
+bottom and right, model-space boxes map back to the image by dividing by ``r`` alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+PAD_VALUE = 114.0
+
+Roi = tuple[int, int, int, int]  # (x1, y1, x2, y2) in frame pixels, x2/y2 exclusive
+
+
+def check_frame(frame: object) -> npt.NDArray[np.uint8]:
+    """Return ``frame`` if it is a non-empty HxWx3 uint8 array, else raise ValueError."""
+    if not isinstance(frame, np.ndarray):
+        # One exception type for every unusable frame, so callers need one except clause.
+        raise ValueError(f"frame must be a numpy array, got {type(frame).__name__}")  # noqa: TRY004
+    if frame.dtype != np.uint8:
+        raise ValueError(f"frame must be uint8 BGR, got dtype {frame.dtype}")
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"frame must be HxWx3 (BGR), got shape {frame.shape}")
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise ValueError(f"frame is empty (shape {frame.shape})")
+    checked: npt.NDArray[np.uint8] = frame
+    return checked
+
+
+def clamp_roi(roi: Roi, frame_hw: tuple[int, int]) -> Roi:
+    """Clip ``roi`` to the frame; raise ValueError if nothing of it is left."""
+    x1, y1, x2, y2 = (int(v) for v in roi)
+    h, w = frame_hw
+    cx1, cy1 = max(0, min(x1, w)), max(0, min(y1, h))
+    cx2, cy2 = max(0, min(x2, w)), max(0, min(y2, h))
+    if cx2 <= cx1 or cy2 <= cy1:
+        raise ValueError(f"roi {roi} does not overlap the {w}x{h} frame")
+    return cx1, cy1, cx2, cy2
+
+
+def letterbox_ratio(image_hw: tuple[int, int], input_hw: tuple[int, int]) -> float:
+    """The scale upstream applies: ``min(H / h, W / w)``."""
+    return min(input_hw[0] / image_hw[0], input_hw[1] / image_hw[1])
+
+
+def letterbox(
+    frame: npt.NDArray[np.uint8], input_hw: tuple[int, int]
+) -> tuple[npt.NDArray[np.float32], float]:
+    """Return the ``(1, 3, H, W)`` float32 model input and the ratio ``r``.
+
+    The resized image is written channel by channel straight into the float tensor; this
+    gives the same values as building the uint8 canvas and transposing it (a test checks)
+    at about a fifth of the cost.
+    """
+    h, w = frame.shape[:2]
+    in_h, in_w = input_hw
+    r = letterbox_ratio((h, w), input_hw)
+    rw, rh = int(w * r), int(h * r)
+    out = np.empty((1, 3, in_h, in_w), dtype=np.float32)
+    if rw > 0 and rh > 0:
+        resized = cv2.resize(frame, (rw, rh), interpolation=cv2.INTER_LINEAR)
+        for channel, plane in enumerate(cv2.split(resized)):
+            out[0, channel, :rh, :rw] = plane
+    out[0, :, rh:, :] = PAD_VALUE
+    out[0, :, :rh, rw:] = PAD_VALUE
+    return out, r
+
+
+def letterbox_reference(
+    frame: npt.NDArray[np.uint8], input_hw: tuple[int, int]
+) -> tuple[npt.NDArray[np.float32], float]:
+    """Upstream ``preproc`` written the straightforward way (used by tests)."""
+    h, w = frame.shape[:2]
+    r = letterbox_ratio((h, w), input_hw)
+    canvas = np.full((input_hw[0], input_hw[1], 3), 114, dtype=np.uint8)
+    resized = cv2.resize(frame, (int(w * r), int(h * r)), interpolation=cv2.INTER_LINEAR)
+    canvas[: int(h * r), : int(w * r)] = resized
+    tensor = np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], dtype=np.float32)
+    return tensor, r
+
+
+def read_image(path: str | Path) -> npt.NDArray[np.uint8]:
+    """Read an image file as BGR uint8; raise ValueError if it is missing or unreadable."""
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"{file}: no such file")
+    try:
+        data = np.fromfile(file, dtype=np.uint8)
+    except OSError as exc:
+        raise ValueError(f"{file}: cannot read ({exc.strerror or exc})") from exc
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise ValueError(f"{file}: not a readable image (JPEG, PNG, BMP, ...)")
+    return np.asarray(image, dtype=np.uint8)
