@@ -10,6 +10,7 @@ import difflib
 import hashlib
 import os
 import stat
+import types
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,7 +139,8 @@ class ConfigIssue:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}"
+        # Line 0: the problem is the file as a whole (missing, unreadable).
+        where = f"{self.file}:{self.line}" if self.line > 0 else f"{self.file}:"
         return f"{where} {self.path}: {self.message}" if self.path else f"{where} {self.message}"
 
 
@@ -195,33 +197,46 @@ def _format_path(loc: _Loc) -> str:
 
 
 def _model_at(loc: _Loc, data: Any) -> type[BaseModel] | None:
-    """Follow ``loc`` from AgentConfig through nested models to the model that owns it."""
-    model: Any = AgentConfig
+    """Follow ``loc`` from AgentConfig through nested models, lists and driver kinds."""
+    target: Any = AgentConfig
     node: Any = data
     for part in loc:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return None
+        target = _resolve(target, node)
         if isinstance(part, int):
+            if get_origin(target) is not list or not isinstance(node, list):
+                return None
+            target = get_args(target)[0]
+            node = node[part] if part < len(node) else None
+            continue
+        if not (isinstance(target, type) and issubclass(target, BaseModel)):
             return None
-        field = model.model_fields.get(part)
+        field = target.model_fields.get(part)
         if field is None:
             return None
         node = node.get(part) if isinstance(node, dict) else None
-        model = _unwrap(field.annotation, node)
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+        target = field.annotation
+    target = _resolve(target, node)
+    return target if isinstance(target, type) and issubclass(target, BaseModel) else None
 
 
-def _unwrap(annotation: Any, node: Any) -> Any:
-    """Reduce Optional/list/Annotated/union annotations to the model matching ``node``."""
+def _resolve(annotation: Any, node: Any) -> Any:
+    """Strip Annotated/Optional; pick the union member whose ``kind`` matches ``node``."""
     origin = get_origin(annotation)
     if origin is Annotated:
-        return _unwrap(get_args(annotation)[0], node)
-    if origin is list:
-        return _unwrap(get_args(annotation)[0], None)
-    if origin in (Union, getattr(__import__("types"), "UnionType", None)):
-        for arg in get_args(annotation):
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                return arg
+        return _resolve(get_args(annotation)[0], node)
+    if origin in (Union, types.UnionType):
+        models = [
+            a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
+        kind = node.get("kind") if isinstance(node, dict) else None
+        for m in models:
+            field = m.model_fields.get("kind")
+            if field is not None and kind in get_args(field.annotation):
+                return m
+        lists = [a for a in get_args(annotation) if get_origin(a) is list]
+        if isinstance(node, list) and lists:
+            return lists[0]
+        return models[0] if len(models) == 1 else annotation
     return annotation
 
 
@@ -248,18 +263,8 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> _Loc:
 def _did_you_mean(loc: _Loc, data: Any) -> str:
     if not loc or not isinstance(loc[-1], str):
         return ""
-    parent = loc[:-1]
-    candidates: list[str] = []
-    if parent and parent[0] == "drivers" and len(parent) == 2:
-        node = _get(data, parent)
-        kind = node.get("kind") if isinstance(node, dict) else None
-        for kind_model in DRIVER_CONFIGS:
-            if get_args(kind_model.model_fields["kind"].annotation) == (kind,):
-                candidates = list(kind_model.model_fields)
-    else:
-        model = _model_at(parent, data)
-        if model is not None:
-            candidates = list(model.model_fields)
+    model = _model_at(loc[:-1], data)
+    candidates = list(model.model_fields) if model is not None else []
     match = difflib.get_close_matches(loc[-1], candidates, n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""
 
@@ -293,7 +298,41 @@ def _issues_from(
             msg = "missing key 'kind'"
         elif e["type"] == "value_error" and msg.startswith("Value error, "):
             msg = msg.removeprefix("Value error, ")
+            if loc == ("drivers",) and msg.startswith("driver name "):
+                loc = _second_use_of_name(data) or loc
         yield ConfigIssue(file, _line_for(lines, loc), _format_path(loc), msg)
+
+
+def _second_use_of_name(data: Any) -> _Loc | None:
+    """Where a driver name is used the second time, to point at that line."""
+    seen: set[Any] = set()
+    for i, d in enumerate(data.get("drivers") or []):
+        name = d.get("name") if isinstance(d, dict) else None
+        if name in seen:
+            return ("drivers", i, "name")
+        seen.add(name)
+    return None
+
+
+def _duplicate_keys(node: yaml.Node, file: str, prefix: _Loc = ()) -> Iterator[ConfigIssue]:
+    """YAML lets a later key silently replace an earlier one; an installer never means it."""
+    if isinstance(node, yaml.MappingNode):
+        first: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.value in first:
+                yield ConfigIssue(
+                    file,
+                    line,
+                    _format_path((*prefix, key_node.value)),
+                    f"key given twice (first on line {first[key_node.value]}); remove one of them",
+                )
+            else:
+                first[key_node.value] = line
+            yield from _duplicate_keys(value_node, file, (*prefix, key_node.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _duplicate_keys(item, file, (*prefix, i))
 
 
 def _check_key_file(cfg: AgentConfig, file: str, lines: dict[_Loc, int]) -> list[ConfigIssue]:
@@ -341,6 +380,9 @@ def parse_config(text: str, file: str = "<config>", *, check_files: bool = True)
     lines: dict[_Loc, int] = {}
     if node is not None:
         _node_lines(node, (), lines)
+        duplicates = list(_duplicate_keys(node, file))
+        if duplicates:
+            raise ConfigError(duplicates)
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue(file, 1, "", "the file must hold a mapping of keys")])
     try:

@@ -12,6 +12,7 @@ import enum
 import functools
 import hashlib
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -71,6 +72,9 @@ def uuid7() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+_EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]{0,31}(\.[a-z0-9][a-z0-9_-]{0,63}){1,4}")
+
+
 @dataclass(frozen=True, slots=True)
 class Attachment:
     """A binary blob (e.g. an evidence JPEG) sent on its own topic beside its event.
@@ -106,8 +110,12 @@ class Event:
     attachments: tuple[Attachment, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.type or "." not in self.type:
-            raise ValueError(f"event type must be dotted like 'elevator.fault', got {self.type!r}")
+        if not _EVENT_TYPE.fullmatch(self.type):
+            # The first part becomes an MQTT topic level: no '/', '+', '#' or spaces.
+            raise ValueError(
+                "event type must be dotted lowercase words like 'elevator.fault', "
+                f"got {self.type!r}"
+            )
         if self.time.tzinfo is None:
             raise ValueError("event time must be timezone-aware (UTC)")
 

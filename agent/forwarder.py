@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _REJECT_REPORT_INTERVAL_S = 60.0
 _SETTLE_CHUNK = 256
+_STABLE_AFTER_S = 30.0  # a connection that lasted this long resets the reconnect backoff
 
 
 class _QuietPendingCalls(logging.Filter):
@@ -58,6 +59,12 @@ class ForwarderStats:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
+class _Refused(str):
+    """paho refused a message locally (ValueError): it can never be sent as it is."""
+
+    __slots__ = ()
+
+
 class NegativeAck(Exception):  # noqa: N818 - named after the MQTT packet
     def __init__(self, reason: ReasonCode) -> None:
         super().__init__(f"PUBACK {int(reason.value):#04x} {reason}")
@@ -77,8 +84,8 @@ class _Publisher:
     def __init__(self, client: aiomqtt.Client) -> None:
         self._paho = client._client  # the hook point aiomqtt 2.x offers
         self._rows: dict[int, int] = {}  # paho mid -> outbox row id
-        self._early: dict[int, ReasonCode | None] = {}
-        self.results: list[tuple[int, ReasonCode | None]] = []
+        self._early: dict[int, ReasonCode | _Refused | None] = {}
+        self.results: list[tuple[int, ReasonCode | _Refused | None]] = []
         self.progress = asyncio.Event()
         self.lost: BaseException | None = None
         self._wake_at = 0
@@ -114,6 +121,10 @@ class _Publisher:
         """Hand one message to paho; its outcome appears in ``results`` later."""
         if self.lost is not None:
             raise self.lost
+        if not self._rows:
+            # Nothing was outstanding: the broker's silence so far is our idleness, not
+            # its fault. Time the PUBACK deadline from now.
+            self._last_ack = time.monotonic()
         info = self._paho.publish(topic, payload, qos=1, retain=retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
@@ -126,7 +137,7 @@ class _Publisher:
     def outstanding(self) -> int:
         return len(self._rows)
 
-    def take_results(self) -> list[tuple[int, ReasonCode | None]]:
+    def take_results(self) -> list[tuple[int, ReasonCode | _Refused | None]]:
         out, self.results = self.results, []
         return out
 
@@ -151,6 +162,9 @@ class _Publisher:
             while len(self.results) < self._wake_at:
                 if self.lost is not None:
                     raise self.lost
+                if self._woken:  # woken before we got here: clearing would lose it
+                    self._woken = False
+                    return
                 self.progress.clear()
                 silent_for = time.monotonic() - self._last_ack
                 try:
@@ -180,6 +194,8 @@ class _Publisher:
             for i, (row, failed) in enumerate(self.results):
                 if row == -1:
                     del self.results[i]
+                    if isinstance(failed, _Refused):
+                        raise aiomqtt.MqttError(f"not publishable: {failed}")
                     if failed is not None:
                         raise NegativeAck(failed)
                     return
@@ -223,6 +239,7 @@ class Forwarder:
         self._uplink_up: bool | None = None
         self._rejects_since_report = 0
         self._last_reject_report = 0.0
+        self._report_ids: deque[str] = deque(maxlen=64)  # our own rejection reports
 
     def _status(self, state: str, **extra: Any) -> bytes:
         doc = {"state": state, "gateway": self._gw, **extra}
@@ -254,11 +271,12 @@ class Forwarder:
         attempt = 0
         while not stop.is_set():
             client = self._client()
+            up_since: float | None = None
             try:
                 async with client:
                     publisher = _Publisher(client)
                     self.stats.connects += 1
-                    attempt = 0
+                    up_since = time.monotonic()
                     await publisher.publish_and_wait(
                         self.status_topic,
                         self._status("online", **self._birth),
@@ -274,6 +292,10 @@ class Forwarder:
                 self.connected.clear()
                 self.stats.connect_failures += 1
                 self._transition(up=False, why=exc)
+            # The backoff restarts only after a connection that held: a broker that
+            # accepts and then drops us at once must not be hammered at the base delay.
+            if up_since is not None and time.monotonic() - up_since >= _STABLE_AFTER_S:
+                attempt = 0
             delay = full_jitter(attempt, base=0.5, cap=self._cfg.reconnect_max_s)
             attempt += 1
             try:
@@ -322,21 +344,27 @@ class Forwarder:
         handed = 16 * window
         step = min(256, handed // 4)
         queue: deque[OutboxRow] = deque()
-        in_flight: set[int] = set()  # fetched and not yet settled
+        in_flight: dict[int, str] = {}  # fetched and not yet settled: row id -> event id
         waker = asyncio.create_task(self._wake_on(stop, publisher))
         try:
             while not stop.is_set():
                 while queue and publisher.outstanding < handed:
                     row = queue.popleft()
-                    publisher.publish(row.id, self._prefix + row.topic, row.payload)
+                    try:
+                        publisher.publish(row.id, self._prefix + row.topic, row.payload)
+                    except ValueError as exc:
+                        # paho refuses it outright (a topic it cannot carry, a payload
+                        # over the MQTT limit): no retry can help, keep it as a dead letter.
+                        publisher.results.append((row.id, _Refused(str(exc))))
                 if not queue:
                     await self._settle(publisher, in_flight)
                     self._outbox.changed.clear()
-                    rows = await self._outbox.pending(self._cfg.batch + len(in_flight))
-                    fresh = [r for r in rows if r.id not in in_flight][: self._cfg.batch]
+                    fresh = await self._outbox.pending(
+                        self._cfg.batch, exclude=frozenset(in_flight)
+                    )
                     if fresh:
                         queue.extend(fresh)
-                        in_flight.update(r.id for r in fresh)
+                        in_flight.update((r.id, r.event_id) for r in fresh)
                         continue
                     if not in_flight:
                         await self._wait_for_rows(stop)
@@ -376,27 +404,35 @@ class Forwarder:
             waiter.cancel()
             stopper.cancel()
 
-    async def _settle(self, publisher: _Publisher, in_flight: set[int]) -> None:
+    async def _settle(self, publisher: _Publisher, in_flight: dict[int, str]) -> None:
         results = publisher.take_results()
         if not results:
             return
         delivered: list[int] = []
         rejected: list[tuple[int, str]] = []
+        reportable = 0
         for row_id, failed in results:
-            in_flight.discard(row_id)
+            event_id = in_flight.pop(row_id, None)
             if failed is None:
                 delivered.append(row_id)
+                continue
+            if isinstance(failed, _Refused):
+                reason, key = f"not publishable: {failed}", "client"
             else:
-                reason = str(NegativeAck(failed))
-                rejected.append((row_id, reason))
-                key = f"{int(failed.value):#04x}"
-                self.stats.reasons[key] = self.stats.reasons.get(key, 0) + 1
+                reason, key = str(NegativeAck(failed)), f"{int(failed.value):#04x}"
+            rejected.append((row_id, reason))
+            self.stats.reasons[key] = self.stats.reasons.get(key, 0) + 1
+            # A refused report of refusals is not reported again: with an ACL that
+            # denies everything that would be one more alarm per interval, forever.
+            if event_id not in self._report_ids:
+                reportable += 1
         await self._outbox.ack(delivered)
         self.stats.delivered += len(delivered)
         if rejected:
             await self._outbox.dead_letter(rejected)
             self.stats.dead_lettered += len(rejected)
-            await self._report_rejects(len(rejected), rejected[-1][1])
+            if reportable:
+                await self._report_rejects(reportable, rejected[-1][1])
 
     async def _report_rejects(self, n: int, reason: str) -> None:
         self._rejects_since_report += n
@@ -407,16 +443,16 @@ class Forwarder:
         count, self._rejects_since_report = self._rejects_since_report, 0
         log.error("broker refused %d publishes (last: %s); kept as dead letters", count, reason)
         if self._report is not None:
-            await self._report(
-                Event(
-                    type="gateway.forward.rejected",
-                    subject="forwarder",
-                    data={
-                        "rejected": count,
-                        "last_reason": reason,
-                        "dead_lettered_total": self.stats.dead_lettered,
-                    },
-                    priority=Priority.ALARM,
-                    severity=Severity.CRITICAL,
-                )
+            event = Event(
+                type="gateway.forward.rejected",
+                subject="forwarder",
+                data={
+                    "rejected": count,
+                    "last_reason": reason,
+                    "dead_lettered_total": self.stats.dead_lettered,
+                },
+                priority=Priority.ALARM,
+                severity=Severity.CRITICAL,
             )
+            self._report_ids.append(event.id)
+            await self._report(event)

@@ -13,7 +13,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 from agent.events import Event
@@ -46,6 +46,25 @@ class _Call:
 
 
 _STOP = object()
+
+
+def _settle(
+    future: concurrent.futures.Future[Any], result: Any = None, exc: BaseException | None = None
+) -> None:
+    """Complete ``future`` unless its awaiter gave up (cancelled it) meanwhile.
+
+    A cancelled caller cancels the concurrent future; setting it then would raise
+    InvalidStateError on the writer thread and kill it, stalling every producer.
+    """
+    if future.done():
+        return
+    try:
+        if exc is None:
+            future.set_result(result)
+        else:
+            future.set_exception(exc)
+    except concurrent.futures.InvalidStateError:
+        pass
 
 
 class Outbox:
@@ -106,45 +125,61 @@ class Outbox:
             item = self._queue.get()
             if item is _STOP:
                 return
-            if isinstance(item, _Call):
-                self._run_call(store, item)
-                continue
-            group: list[_Append] = [item]
-            size = len(item.events)
-            stop_after = False
-            # Take whatever else is already waiting: one commit serves them all.
-            while size < _MAX_GROUP:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if isinstance(nxt, _Append):
-                    group.append(nxt)
-                    size += len(nxt.events)
-                else:
-                    self._commit_group(store, group)
-                    group = []
-                    if nxt is _STOP:
-                        stop_after = True
-                        break
-                    self._run_call(store, nxt)
-            if group:
+            try:
+                if self._serve_one(store, item):
+                    return
+            except Exception:
+                # Never let one operation take the writer thread (and every producer) down.
+                log.exception("buffer writer: operation failed unexpectedly")
+
+    def _serve_one(self, store: OutboxStore, item: Any) -> bool:
+        """Run ``item`` (and appends queued behind it); True when told to stop."""
+        if isinstance(item, _Call):
+            self._run_call(store, item)
+            return False
+        group: list[_Append] = [item]
+        size = len(item.events)
+        stop_after = False
+        # Take whatever else is already waiting: one commit serves them all.
+        while size < _MAX_GROUP:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(nxt, _Append):
+                group.append(nxt)
+                size += len(nxt.events)
+            else:
                 self._commit_group(store, group)
-            if stop_after:
-                return
+                group = []
+                if nxt is _STOP:
+                    stop_after = True
+                    break
+                self._run_call(store, nxt)
+        if group:
+            self._commit_group(store, group)
+        return stop_after
 
     def _commit_group(self, store: OutboxStore, group: list[_Append]) -> None:
+        if not group:
+            return
         events = [e for a in group for e in a.events]
         try:
             seqs = store.append(events)
-        except BaseException as exc:
+        except Exception as exc:
+            if len(group) > 1 and not isinstance(exc, BufferFullError):
+                # One producer's bad event (say, data that is not JSON) must not fail the
+                # others it happened to share a commit with: retry each on its own.
+                for a in group:
+                    self._commit_group(store, [a])
+                return
             for a in group:
-                a.future.set_exception(exc)
+                _settle(a.future, exc=exc)
             return
         i = 0
         for a in group:
             n = len(a.events)
-            a.future.set_result(seqs[i : i + n])
+            _settle(a.future, seqs[i : i + n])
             i += n
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.changed.set)
@@ -152,9 +187,11 @@ class Outbox:
     @staticmethod
     def _run_call(store: OutboxStore, call: _Call) -> None:
         try:
-            call.future.set_result(call.fn(store))
-        except BaseException as exc:
-            call.future.set_exception(exc)
+            result = call.fn(store)
+        except Exception as exc:
+            _settle(call.future, exc=exc)
+        else:
+            _settle(call.future, result)
 
     # -- operations ------------------------------------------------------------------
 
@@ -176,11 +213,15 @@ class Outbox:
         self._require_open()
         item = _Call(fn)
         self._queue.put(item)
-        result: T = await asyncio.wrap_future(item.future)
+        # Shielded like append: a cancelled caller (the forwarder being stopped, say)
+        # leaves the operation to finish on the writer thread instead of abandoning a
+        # future the thread is about to complete.
+        result: T = await asyncio.shield(asyncio.wrap_future(item.future))
         return result
 
-    async def pending(self, limit: int) -> list[OutboxRow]:
-        return await self.call(lambda s: s.pending(limit))
+    async def pending(self, limit: int, *, exclude: Collection[int] = ()) -> list[OutboxRow]:
+        """Rows to send next, skipping ``exclude`` (rows already on their way)."""
+        return await self.call(lambda s: s.pending(limit, exclude=exclude))
 
     async def ack(self, row_ids: Sequence[int]) -> None:
         await self.call(lambda s: s.ack(row_ids))

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 # "EDGE" — marks files created by this agent, so a foreign SQLite file is recognised.
 APPLICATION_ID = 0x45444745
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 PENDING = 0
 DEAD = 1
@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     created     REAL    NOT NULL,
     state       INTEGER NOT NULL DEFAULT 0,
     reason      TEXT,
+    synced      INTEGER NOT NULL DEFAULT 1,
     UNIQUE (event_id, part)
 );
 CREATE INDEX IF NOT EXISTS outbox_send ON outbox (state, priority DESC, id);
@@ -67,6 +68,23 @@ _SHEDDABLE = (Priority.TELEMETRY, Priority.EVENT)
 
 class BufferFullError(Exception):
     """The disk is full even after shedding everything the policy allows to shed."""
+
+
+class _UnusableFile(sqlite3.DatabaseError):
+    """Our own checks found the file foreign, damaged or of an unknown schema."""
+
+
+# Only these mean the file itself is bad. Anything else (locked, read-only, permission
+# denied, a full disk) is a problem of the moment: renaming the file aside would
+# "lose" a healthy backlog, so those errors propagate and the agent retries.
+_DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _file_is_damaged(exc: sqlite3.DatabaseError) -> bool:
+    if isinstance(exc, _UnusableFile):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in _DAMAGED
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +154,8 @@ class OutboxStore:
         try:
             return self._open_checked(path)
         except sqlite3.DatabaseError as exc:
+            if not _file_is_damaged(exc):
+                raise
             self.quarantined = str(self._quarantine(path))
             log.error(
                 "buffer %s is unusable (%s); renamed to %s, starting a new one",
@@ -152,27 +172,34 @@ class OutboxStore:
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
             if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables):
-                raise sqlite3.DatabaseError(f"foreign SQLite file (application_id={app_id})")
+                raise _UnusableFile(f"foreign SQLite file (application_id={app_id})")
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
-                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+                raise _UnusableFile(f"integrity check failed: {check}")
             if app_id == 0:
                 conn.executescript(_SCHEMA)
                 conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 1:
+                # v2 marks rows written while the clock was unsynchronised (see expire()).
+                conn.execute("ALTER TABLE outbox ADD COLUMN synced INTEGER NOT NULL DEFAULT 1")
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                version = SCHEMA_VERSION
             if version != SCHEMA_VERSION:
-                raise sqlite3.DatabaseError(f"unknown outbox schema version {version}")
+                raise _UnusableFile(f"unknown outbox schema version {version}")
         except BaseException:
             conn.close()
             raise
         return sqlite_utils.Database(conn)
 
     def _pragmas(self, conn: sqlite3.Connection) -> None:
-        # Set on every open: only journal_mode persists in the file.
+        # Set on every open: only journal_mode persists in the file. busy_timeout first,
+        # so that switching the journal mode waits for (say) a crew's sqlite3 shell
+        # instead of failing at once.
+        conn.execute("PRAGMA busy_timeout=5000")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self._config.synchronous}")
-        conn.execute("PRAGMA busy_timeout=5000")
         conn.execute("PRAGMA journal_size_limit=8388608")
         conn.execute("PRAGMA foreign_keys=ON")
         if self._config.max_file_bytes is not None:
@@ -230,57 +257,93 @@ class OutboxStore:
     def append(self, events: Sequence[Event]) -> list[int]:
         """Store ``events`` in one transaction; return their seq numbers.
 
-        On a full disk, sheds what the policy allows and retries once more per class;
-        raises :class:`BufferFullError` if the events still cannot be stored.
+        On a full disk, sheds telemetry, then events, in growing steps until the new
+        events fit (an alarm displaces as much as it needs); raises
+        :class:`BufferFullError` only when nothing shed-able is left.
         """
-        for shed in (None, Priority.TELEMETRY, Priority.EVENT):
-            if shed is not None and not self._shed_for_disk(shed):
-                continue
+        step = 0
+        while True:
             try:
                 seqs = self._append_tx(events)
             except sqlite3.OperationalError as exc:
                 if not _is_disk_full(exc):
                     raise
-                log.warning("buffer disk full while appending %d events", len(events))
+                if step == 0:
+                    log.warning("buffer disk full while appending %d events", len(events))
+                if not self._shed_for_disk(step):
+                    raise BufferFullError(
+                        f"disk full: {len(events)} events not stored after shedding "
+                        "all telemetry and events"
+                    ) from exc
+                step += 1
                 continue
+            break
+        try:
             self._after_append()
-            return seqs
-        raise BufferFullError(
-            f"disk full: {len(events)} events not stored after shedding telemetry and events"
-        )
+        except sqlite3.Error as exc:
+            # The events are committed: shedding or expiry failing now must not turn
+            # their append into an error (the producer would retry and duplicate them).
+            log.error("buffer housekeeping after an append failed: %s", exc)
+        return seqs
 
-    def _append_internal(self, event: Event) -> None:
+    def _append_internal(self, event: Event) -> bool:
         try:
             self._append_tx([event])
         except sqlite3.OperationalError as exc:
             log.error("could not store internal event %s: %s", event.type, exc)
+            return False
+        return True
 
     def _append_tx(self, events: Sequence[Event]) -> list[int]:
+        try:
+            return self._append_rows(events, known={})
+        except sqlite3.IntegrityError:
+            # An event id already stored (a producer re-emitting after a restart): it
+            # keeps its first seq and is stored once, and no seq number is burnt on it.
+            known = self._stored_seqs(events)
+            return self._append_rows(events, known=known)
+
+    def _stored_seqs(self, events: Sequence[Event]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for event in events:
+            row = self.conn.execute(
+                "SELECT seq FROM outbox WHERE event_id=? AND part=0", (event.id,)
+            ).fetchone()
+            if row is not None:
+                out[event.id] = int(row[0])
+        return out
+
+    def _append_rows(self, events: Sequence[Event], *, known: dict[str, int]) -> list[int]:
         now = time.time()
         synced = bool(self._clock_synced())
-        rows: list[tuple[str, int, int, int, str, bytes, int, float]] = []
+        flag = int(synced)
+        rows: list[tuple[str, int, int, int, str, bytes, int, float, int]] = []
         added = dict.fromkeys(Priority, 0)
+        seqs: list[int] = []
         with self._transaction() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
             last = int(row[0]) if row else 0
-            seqs: list[int] = []
             for event in events:
+                if event.id in known:
+                    seqs.append(known[event.id])
+                    continue
                 last += 1
                 seqs.append(last)
+                known[event.id] = last  # a second copy in this same batch
                 payload = encode_cloudevent(event, seq=last, clock_synced=synced)
                 prio = int(event.priority)
-                rows.append(
-                    (event.id, 0, last, prio, event_topic_suffix(event), payload, len(payload), now)
-                )
+                topic = event_topic_suffix(event)
+                rows.append((event.id, 0, last, prio, topic, payload, len(payload), now, flag))
                 added[event.priority] += len(payload)
                 for n, att in enumerate(event.attachments, start=1):
                     topic = attachment_topic_suffix(event.id, n)
-                    rows.append((event.id, n, last, prio, topic, att.data, len(att.data), now))
-                    added[event.priority] += len(att.data)
+                    size = len(att.data)
+                    rows.append((event.id, n, last, prio, topic, att.data, size, now, flag))
+                    added[event.priority] += size
             conn.executemany(
-                "INSERT OR IGNORE INTO outbox "
-                "(event_id, part, seq, priority, topic, payload, size, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO outbox "
+                "(event_id, part, seq, priority, topic, payload, size, created, synced) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             conn.execute(
@@ -328,13 +391,25 @@ class OutboxStore:
         self._maybe_report()
 
     def expire(self, now: float | None = None) -> int:
-        """Drop telemetry and events older than ``max_age_s``; alarms are never aged out."""
+        """Drop telemetry and events older than ``max_age_s``; alarms are never aged out.
+
+        Age is wall-clock time, which a Pi without an RTC only has once NTP has synced:
+        rows written before that carry a wrong (usually far too old) time, and the jump
+        at sync would age out a whole offline backlog at once. So expiry runs only while
+        the clock is synchronised and only judges rows written while it was; the others
+        are bounded by the byte cap alone.
+        """
         self._last_expiry = time.monotonic()
-        cutoff = (now if now is not None else time.time()) - self._config.max_age_s
+        if now is None:
+            if not self._clock_synced():
+                return 0
+            now = time.time()
+        cutoff = now - self._config.max_age_s
         total = 0
         for prio in _SHEDDABLE:
             ids = self.conn.execute(
-                "SELECT id, size FROM outbox WHERE priority=? AND created<? AND part=0",
+                "SELECT id, size FROM outbox "
+                "WHERE priority=? AND created<? AND part=0 AND synced=1",
                 (int(prio), cutoff),
             ).fetchall()
             total += self._delete_events(prio, [i for i, _ in ids])
@@ -384,13 +459,18 @@ class OutboxStore:
             (f"dropped.{prio.label}", n),
         )
 
-    def _shed_for_disk(self, prio: Priority) -> bool:
-        """Free about a tenth of ``prio``'s bytes (at least 64 KiB) after SQLITE_FULL."""
-        have = self._bytes[prio]
-        if have <= 0:
+    def _shed_for_disk(self, step: int) -> bool:
+        """After SQLITE_FULL: free telemetry first, then events, more on each step.
+
+        Step 0 frees a tenth of the class (at least 64 KiB); each further step doubles
+        that, so an append that needs a lot of room gets it in a few rounds.
+        """
+        prio = next((p for p in _SHEDDABLE if self._bytes[p] > 0), None)
+        if prio is None:
             return False
+        have = self._bytes[prio]
         try:
-            self._drop_oldest(prio, max(have // 10, 64 * 1024))
+            self._drop_oldest(prio, max(have // 10, 64 * 1024) << min(step, 20))
         except sqlite3.OperationalError as exc:
             log.error("could not shed %s on a full disk: %s", prio.label, exc)
             return False
@@ -406,8 +486,7 @@ class OutboxStore:
         self._last_report = now
         counts = {p.label: n for p, n in self._dropped_since_report.items()}
         log.warning("buffer shed events to stay within its limits: %s", counts)
-        self._dropped_since_report = dict.fromkeys(_SHEDDABLE, 0)
-        self._append_internal(
+        stored = self._append_internal(
             Event(
                 type="gateway.buffer.dropped",
                 subject="buffer",
@@ -418,6 +497,9 @@ class OutboxStore:
                 source=self._source,
             )
         )
+        if stored:
+            # Only a stored report settles the count; otherwise the next one carries it.
+            self._dropped_since_report = dict.fromkeys(_SHEDDABLE, 0)
 
     def dropped_totals(self) -> dict[str, int]:
         out = {p.label: 0 for p in _SHEDDABLE}
@@ -429,13 +511,50 @@ class OutboxStore:
 
     # -- forwarding ------------------------------------------------------------------
 
-    def pending(self, limit: int) -> list[OutboxRow]:
-        rows = self.conn.execute(
-            "SELECT id, event_id, part, seq, priority, topic, payload FROM outbox "
-            "WHERE state=? ORDER BY priority DESC, id LIMIT ?",
-            (PENDING, limit),
-        ).fetchall()
-        return [OutboxRow(r[0], r[1], r[2], r[3], Priority(r[4]), r[5], r[6]) for r in rows]
+    def pending(
+        self,
+        limit: int,
+        *,
+        exclude: Collection[int] = (),
+        max_bytes: int = 8 * 1024 * 1024,
+    ) -> list[OutboxRow]:
+        """Up to ``limit`` rows to send next (priority, then age), skipping ``exclude``.
+
+        ``exclude`` holds rows already handed to the broker and not yet settled; their
+        payloads (snapshots can be 100 KB) are not read again. The batch also stops at
+        ``max_bytes`` of payload (always at least one row).
+        """
+        chosen: list[int] = []
+        total = 0
+        cursor = self.conn.execute(
+            "SELECT id, size FROM outbox WHERE state=? ORDER BY priority DESC, id LIMIT ?",
+            (PENDING, limit + len(exclude)),
+        )
+        for row_id, size in cursor:
+            if row_id in exclude:
+                continue
+            if chosen and total + size > max_bytes:
+                break
+            chosen.append(row_id)
+            total += size
+            if len(chosen) >= limit:
+                break
+        cursor.close()
+        if not chosen:
+            return []
+        out: list[OutboxRow] = []
+        for start in range(0, len(chosen), 500):
+            chunk = chosen[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                "SELECT id, event_id, part, seq, priority, topic, payload FROM outbox "  # noqa: S608 - placeholders only
+                f"WHERE id IN ({marks})",
+                chunk,
+            ).fetchall()
+            out.extend(OutboxRow(r[0], r[1], r[2], r[3], Priority(r[4]), r[5], r[6]) for r in rows)
+        order = {row_id: i for i, row_id in enumerate(chosen)}
+        out.sort(key=lambda r: order[r.id])
+        return out
 
     def ack(self, row_ids: Sequence[int]) -> None:
         """Delete rows the broker acknowledged (PUBACK reason code < 0x80)."""

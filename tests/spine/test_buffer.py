@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import settings
@@ -24,8 +28,12 @@ def ev(n: int, prio: Priority = Priority.EVENT, pad: int = 0, **kw: object) -> E
     return Event(type="test.sample", subject="dev-1", data=data, priority=prio, **kw)  # type: ignore[arg-type]
 
 
-def store(path: Path, **cfg: object) -> OutboxStore:
-    return OutboxStore(BufferConfig(path=path, **cfg), source="/edge/test/buffer")  # type: ignore[arg-type]
+def store(path: Path, clock_synced: Callable[[], bool] | None = None, **cfg: object) -> OutboxStore:
+    return OutboxStore(
+        BufferConfig(path=path, **cfg),  # type: ignore[arg-type]
+        source="/edge/test/buffer",
+        clock_synced=clock_synced,
+    )
 
 
 def ns(rows: list) -> list[int]:
@@ -116,10 +124,10 @@ def test_quota_sheds_telemetry_first_then_events_never_alarms(tmp_path: Path) ->
 
 
 def test_age_limit_drops_old_telemetry_and_events_but_not_alarms(tmp_path: Path) -> None:
-    s = store(tmp_path / "b.db", max_age_s=60, drop_report_interval_s=0.001)
+    s = store(
+        tmp_path / "b.db", clock_synced=lambda: True, max_age_s=60, drop_report_interval_s=0.001
+    )
     s.append([ev(0, Priority.TELEMETRY), ev(1, Priority.EVENT), ev(2, Priority.ALARM)])
-    import time
-
     assert s.expire(now=time.time() + 120) == 2
     assert ns(s.pending(10)) == [2]
     s.close()
@@ -183,6 +191,190 @@ def test_async_outbox_group_commits_concurrent_appends(tmp_path: Path) -> None:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         con.close()
+
+    asyncio.run(go())
+
+
+def test_unsynchronised_rows_are_not_aged_out_when_the_clock_jumps(tmp_path: Path) -> None:
+    # A Pi boots with a stale clock, buffers offline, then NTP jumps the clock forward:
+    # the backlog written before the sync must not look a month old and vanish.
+    synced = False
+    s = store(tmp_path / "b.db", clock_synced=lambda: synced, max_age_s=60)
+    s.append([ev(0, Priority.TELEMETRY), ev(1)])
+    assert s.expire() == 0  # no trustworthy "now" while unsynchronised
+    synced = True
+    s.append([ev(2, Priority.TELEMETRY), ev(3)])
+    assert s.expire(now=time.time() + 120) == 2
+    assert ns(s.pending(10)) == [1, 0]
+    s.close()
+
+
+def test_version_1_file_is_migrated_not_quarantined(tmp_path: Path) -> None:
+    s = store(tmp_path / "b.db")
+    s.append([ev(0), ev(1)])
+    s.close()
+    con = sqlite3.connect(tmp_path / "b.db")
+    con.execute("ALTER TABLE outbox DROP COLUMN synced")
+    con.execute("PRAGMA user_version=1")
+    con.close()
+    s = store(tmp_path / "b.db", clock_synced=lambda: True, max_age_s=60)
+    assert s.quarantined is None
+    assert ns(s.pending(10)) == [0, 1]
+    assert s.expire(now=time.time() + 120) == 2  # v1 rows count as written in sync
+    s.close()
+
+
+def test_unopenable_path_is_an_error_not_a_quarantine(tmp_path: Path) -> None:
+    # A directory where the file should be (or a permission problem) is not corruption:
+    # renaming it aside would hide a healthy backlog.
+    (tmp_path / "b.db").mkdir()
+    try:
+        store(tmp_path / "b.db")
+    except sqlite3.OperationalError:
+        pass
+    else:
+        raise AssertionError("expected OperationalError")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.db"]
+
+
+def test_a_briefly_locked_file_is_waited_for_not_quarantined(tmp_path: Path) -> None:
+    path = tmp_path / "b.db"
+    s = store(path)
+    s.append([ev(0), ev(1)])
+    s.close()
+    # Someone (a crew's sqlite3 shell) holds the file in rollback-journal mode for 0.5 s.
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA journal_mode=DELETE")
+    holder.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(0.5, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        s = store(path)
+        assert s.quarantined is None
+        assert ns(s.pending(10)) == [0, 1]
+        s.close()
+    finally:
+        release.join()
+        holder.close()
+
+
+def test_same_event_appended_twice_keeps_one_row_and_a_dense_seq(tmp_path: Path) -> None:
+    s = store(tmp_path / "b.db")
+    first = ev(0)
+    assert s.append([first]) == [1]
+    bytes_before = s.stats().pending_bytes
+    assert s.append([first, ev(1)]) == [1, 2]  # re-emitted after a restart: same seq
+    assert s.append([ev(2), ev(2, id=first.id)]) == [3, 1]
+    assert s.append([ev(3)]) == [4]
+    st_ = s.stats()
+    assert st_.pending == 4
+    assert sum(st_.bytes_by_priority.values()) == st_.pending_bytes
+    assert st_.pending_bytes > bytes_before
+    s.close()
+
+
+def test_an_alarm_displaces_as_much_telemetry_as_it_needs(tmp_path: Path) -> None:
+    s = store(tmp_path / "b.db", max_file_bytes=1024 * 1024, max_bytes=64 * 1024 * 1024)
+    for i in range(600):
+        s.append([ev(i, Priority.TELEMETRY, pad=2000)])
+    # 400 KB of evidence: far more than one shedding step frees.
+    big = Event(
+        type="test.sample",
+        subject="cam-1",
+        data={"n": 99_999},
+        priority=Priority.ALARM,
+        attachments=(Attachment(b"\xff" * 400_000),),
+    )
+    s.append([big])
+    assert 99_999 in ns(s.pending(100_000))
+    assert s.stats().dropped["telemetry"] > 0
+    s.close()
+
+
+def test_a_committed_append_stands_even_if_housekeeping_fails(tmp_path: Path) -> None:
+    s = store(tmp_path / "b.db")
+
+    def broken() -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    s._after_append = broken  # type: ignore[method-assign]
+    assert s.append([ev(0)]) == [1]
+    assert ns(s.pending(10)) == [0]
+    s.close()
+
+
+def test_drop_count_is_kept_until_a_report_is_stored(tmp_path: Path) -> None:
+    s = store(tmp_path / "b.db", max_bytes=64 * 1024, drop_report_interval_s=0.001)
+    stored = s._append_internal
+    failing = [True]
+
+    def flaky(event: Event) -> bool:
+        if failing[0]:
+            return False
+        return stored(event)
+
+    s._append_internal = flaky  # type: ignore[method-assign]
+    for i in range(100):
+        s.append([ev(i, Priority.TELEMETRY, pad=1000)])
+    dropped = s.stats().dropped["telemetry"]
+    assert dropped > 0
+    failing[0] = False
+    time.sleep(0.01)
+    s.append([ev(1000, Priority.TELEMETRY, pad=1000)])
+    reports = [
+        json.loads(r.payload)
+        for r in s.pending(10_000)
+        if json.loads(r.payload)["type"] == "gateway.buffer.dropped"
+    ]
+    assert sum(d["data"]["dropped"]["telemetry"] for d in reports) == s.stats().dropped["telemetry"]
+    s.close()
+
+
+def test_pending_skips_rows_in_flight_and_bounds_bytes(tmp_path: Path) -> None:
+    s = store(tmp_path / "b.db")
+    s.append([ev(i, pad=10_000) for i in range(20)])
+    first = s.pending(5)
+    again = s.pending(5, exclude={r.id for r in first})
+    assert ns(first) == [0, 1, 2, 3, 4] and ns(again) == [5, 6, 7, 8, 9]
+    assert len(s.pending(100, max_bytes=50_000)) == 4  # ~10 KB each
+    assert len(s.pending(100, max_bytes=1)) == 1  # always at least one row
+    s.close()
+
+
+def test_a_cancelled_caller_does_not_kill_the_writer(tmp_path: Path) -> None:
+    async def go() -> None:
+        box = Outbox(BufferConfig(path=tmp_path / "b.db"), source="/edge/test/buffer")
+        await box.open()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(box.call(lambda s: time.sleep(0.3)), 0.05)
+            # The writer thread is still serving.
+            assert await asyncio.wait_for(box.append([ev(0)]), 5) == [1]
+        finally:
+            await asyncio.wait_for(box.close(), 5)
+
+    asyncio.run(go())
+
+
+def test_one_bad_event_fails_only_its_own_append(tmp_path: Path) -> None:
+    async def go() -> None:
+        box = Outbox(BufferConfig(path=tmp_path / "b.db"), source="/edge/test/buffer")
+        await box.open()
+        # Hold the writer so that the appends below queue up and share one commit.
+        blocker = asyncio.ensure_future(box.call(lambda s: time.sleep(0.3)))
+        await asyncio.sleep(0.05)
+        bad = Event(type="test.sample", subject="d", data={"n": object()})
+        results = await asyncio.gather(
+            *(box.append([ev(i)]) for i in range(10)),
+            box.append([bad]),
+            *(box.append([ev(i)]) for i in range(10, 20)),
+            return_exceptions=True,
+        )
+        await blocker
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert len(errors) == 1 and "JSON" in str(errors[0])
+        assert (await box.stats()).pending == 20
+        await box.close()
 
     asyncio.run(go())
 

@@ -73,7 +73,45 @@ def test_plaintext_is_refused_unless_insecure_is_explicit() -> None:
 
 def test_duplicate_driver_names() -> None:
     text = MINIMAL + "  - {name: synth, kind: synthetic}\n"
-    assert issues(text) == ["site.yaml:4 drivers: driver name 'synth' is used twice"]
+    # Points at the second use, where the installer has to change something.
+    assert issues(text) == ["site.yaml:6 drivers[1].name: driver name 'synth' is used twice"]
+
+
+def test_key_given_twice_is_refused_not_silently_overridden() -> None:
+    text = MINIMAL.replace(
+        "mqtt: {host: 127.0.0.1, port: 1883, insecure: true}",
+        "mqtt:\n  host: 127.0.0.1\n  insecure: true\n  host: 10.0.0.9",
+    )
+    assert issues(text) == [
+        "site.yaml:5 mqtt.host: key given twice (first on line 3); remove one of them"
+    ]
+
+
+def test_did_you_mean_inside_a_list_of_a_driver() -> None:
+    text = """\
+gateway: {id: gw-1}
+mqtt: {host: 127.0.0.1, insecure: true}
+buffer: {path: /tmp/b.db}
+drivers:
+  - name: cam
+    kind: camera
+    source: /tmp/clip.avi
+    model: {path: /tmp/m.onnx, sha256: "%s"}
+    zones:
+      - id: hall
+        kind: corridor
+        polygon: [[0, 0], [1, 0], [1, 1]]
+        grace_sec: 10
+""" % ("0" * 64)
+    assert issues(text) == [
+        "site.yaml:13 drivers[0].zones[0].grace_sec: unknown key (did you mean 'grace_s'?)"
+    ]
+
+
+def test_unreadable_file_has_no_line_number(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "missing.yaml")
+    assert str(err.value) == f"{tmp_path / 'missing.yaml'}: cannot read: No such file or directory"
 
 
 def test_yaml_syntax_error_has_a_line() -> None:

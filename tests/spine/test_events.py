@@ -56,3 +56,17 @@ def test_bad_events_are_refused() -> None:
         Event(type="nodot", subject="x", data={})
     with pytest.raises(ValueError, match="timezone"):
         Event(type="a.b", subject="x", data={}, time=datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize(
+    "bad", ["Elevator.fault", "lift/b2.fault", "lift+.fault", "lift#.x", "a. b", "a..b", "a.b."]
+)
+def test_event_types_cannot_break_topics(bad: str) -> None:
+    # The first part of the type is an MQTT topic level.
+    with pytest.raises(ValueError, match="dotted lowercase"):
+        Event(type=bad, subject="x", data={})
+
+
+def test_every_event_type_the_product_emits_is_valid() -> None:
+    for good in ("elevator.fault", "parking.violation.started", "gateway.buffer.dropped"):
+        Event(type=good, subject="x", data={})
