@@ -79,11 +79,19 @@ class _Publisher:
     aiomqtt drives (its socket callbacks run in our event loop) and hook ``on_publish``
     and ``on_disconnect``: each PUBACK is recorded against its message id together with
     its reason code, and a lost connection wakes the waiter at once.
+
+    The in-flight window is ours, not paho's (paho runs with an unlimited window): paho
+    would keep the overflow in its own queue and, on every PUBACK, scan its whole
+    in-flight table for the next message to send. We keep the overflow in a deque and
+    send the next message from inside the PUBACK callback, so the wire never waits for
+    an event-loop round trip and each PUBACK costs O(1).
     """
 
-    def __init__(self, client: aiomqtt.Client) -> None:
+    def __init__(self, client: aiomqtt.Client, *, window: int = 64) -> None:
         self._paho = client._client  # the hook point aiomqtt 2.x offers
-        self._rows: dict[int, int] = {}  # paho mid -> outbox row id
+        self._window = window
+        self._rows: dict[int, int] = {}  # paho mid -> outbox row id, on the wire
+        self._queued: deque[tuple[int, str, bytes, bool]] = deque()  # waiting for the window
         self._early: dict[int, ReasonCode | _Refused | None] = {}
         self.results: list[tuple[int, ReasonCode | _Refused | None]] = []
         self.progress = asyncio.Event()
@@ -101,6 +109,8 @@ class _Publisher:
             else:
                 self.results.append((row, failed))
             self._last_ack = time.monotonic()
+            if self._queued:
+                self._send_queued()
             if len(self.results) >= self._wake_at:
                 self.progress.set()
             # aiomqtt's own on_publish is not chained: every publish on this connection
@@ -118,13 +128,33 @@ class _Publisher:
         self._paho.disable_logger()
 
     def publish(self, row_id: int, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        """Hand one message to paho; its outcome appears in ``results`` later."""
+        """Send one message, or queue it behind the window; its outcome appears in
+        ``results`` later. Raises ValueError at once if paho refuses it as it stands."""
         if self.lost is not None:
             raise self.lost
         if not self._rows:
             # Nothing was outstanding: the broker's silence so far is our idleness, not
             # its fault. Time the PUBACK deadline from now.
             self._last_ack = time.monotonic()
+        if self._queued or len(self._rows) >= self._window:
+            self._queued.append((row_id, topic, payload, retain))
+        else:
+            self._send(row_id, topic, payload, retain)
+
+    def _send_queued(self) -> None:
+        """Fill the window from the queue (called from paho's PUBACK handling)."""
+        while self._queued and len(self._rows) < self._window and self.lost is None:
+            row_id, topic, payload, retain = self._queued.popleft()
+            try:
+                self._send(row_id, topic, payload, retain)
+            except ValueError as exc:
+                self.results.append((row_id, _Refused(str(exc))))
+            except aiomqtt.MqttError as exc:
+                # The rows stay in the outbox; the next connection sends them again.
+                self.lost = exc
+                self.progress.set()
+
+    def _send(self, row_id: int, topic: str, payload: bytes, retain: bool) -> None:
         info = self._paho.publish(topic, payload, qos=1, retain=retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
@@ -135,7 +165,8 @@ class _Publisher:
 
     @property
     def outstanding(self) -> int:
-        return len(self._rows)
+        """Messages handed to us whose outcome is not known yet."""
+        return len(self._rows) + len(self._queued)
 
     def take_results(self) -> list[tuple[int, ReasonCode | _Refused | None]]:
         out, self.results = self.results, []
@@ -256,7 +287,8 @@ class Forwarder:
             protocol=aiomqtt.ProtocolVersion.V5,
             keepalive=cfg.keepalive_s,
             timeout=cfg.timeout_s,
-            max_inflight_messages=cfg.inflight,
+            # Unlimited in paho: _Publisher keeps the window (see its docstring).
+            max_inflight_messages=0,
             tls_context=self._tls,
             logger=_mqtt_log,
             will=aiomqtt.Will(
@@ -274,7 +306,7 @@ class Forwarder:
             up_since: float | None = None
             try:
                 async with client:
-                    publisher = _Publisher(client)
+                    publisher = _Publisher(client, window=self._cfg.inflight)
                     self.stats.connects += 1
                     up_since = time.monotonic()
                     await publisher.publish_and_wait(
@@ -337,10 +369,9 @@ class Forwarder:
         leave the outbox only after their PUBACK.
         """
         window = self._cfg.inflight
-        # paho keeps ``window`` on the wire and sends the next queued message from inside
-        # its PUBACK handling, so we keep several windows queued in paho and refill it in
-        # steps: the wire never waits for an event-loop round trip, and paho's
-        # per-PUBACK queue scan stays bounded.
+        # The publisher keeps ``window`` on the wire and sends the next queued message
+        # from inside PUBACK handling, so we hand it several windows and refill in steps:
+        # the wire never waits for an event-loop round trip.
         handed = 16 * window
         step = min(256, handed // 4)
         queue: deque[OutboxRow] = deque()

@@ -17,7 +17,7 @@ import pytest
 from agent import forwarder as forwarder_module
 from agent.config import MqttConfig
 from agent.events import Event, Priority
-from agent.forwarder import Forwarder, _Publisher
+from agent.forwarder import Forwarder, _Publisher, _Refused
 from buffer.config import BufferConfig
 from buffer.outbox import Outbox
 from buffer.store import OutboxStore
@@ -168,3 +168,30 @@ def test_reconnect_backoff_grows_when_connections_do_not_hold(tmp_path: Path) ->
         asyncio.run(go())
     finally:
         broker.stop()
+
+
+def test_publisher_keeps_its_window_and_refills_it_from_the_pubacks(broker: Mosquitto) -> None:
+    async def go() -> None:
+        client = aiomqtt.Client(
+            "127.0.0.1",
+            port=broker.port,
+            identifier="window-test",
+            protocol=aiomqtt.ProtocolVersion.V5,
+            max_inflight_messages=0,
+        )
+        async with client:
+            publisher = _Publisher(client, window=3)
+            for i in range(30):
+                # Row 7 cannot be published (wildcard topic): refused, the rest go on.
+                topic = "edge/w/events/bad+" if i == 7 else "edge/w/events/test"
+                publisher.publish(i, topic, b"x")
+                assert len(publisher._rows) <= 3
+            assert publisher.outstanding == 30
+            await asyncio.wait_for(publisher.wait_results(30, timeout=10), 10)
+            results = dict(publisher.take_results())
+            assert sorted(results) == list(range(30))
+            assert isinstance(results.pop(7), _Refused)
+            assert set(results.values()) == {None}
+            assert publisher.outstanding == 0
+
+    asyncio.run(go())
