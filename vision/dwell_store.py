@@ -13,14 +13,12 @@ tolerance, with the same violation id it was announced under.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from agent.state_file import read_json, write_json
 from vision.dwell import Candidate, Violation
 
 log = logging.getLogger(__name__)
@@ -100,35 +98,17 @@ class DwellStore:
             "saved_at": wall.isoformat(),
             "candidates": [_candidate_doc(c) for c in candidates],
         }
-        data = json.dumps(doc, separators=(",", ":")).encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # A unique temporary name: a save on shutdown may overlap one still in a thread.
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(self.path)
-        try:
-            dfd = os.open(self.path.parent, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        write_json(self.path, doc)
 
     def load(self, now: float) -> list[Candidate]:
         """Candidates saved before, re-based on ``now``; [] if none or unreadable."""
         try:
-            doc = json.loads(self.path.read_bytes())
-        except FileNotFoundError:
-            return []
-        except (OSError, ValueError) as exc:
+            doc = read_json(self.path)
+        except ValueError as exc:
             # A corrupt file must not stop the camera; say so once and start clean.
             log.warning("ignoring unreadable dwell state %s: %s", self.path, exc)
+            return []
+        if doc is None:
             return []
         if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION:
             log.warning("ignoring dwell state %s with unknown format", self.path)

@@ -7,6 +7,7 @@ for good, ``run`` raises :class:`DriverError` and the supervisor restarts it wit
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from agent.driver import DriverContext, DriverError, EventSink
@@ -14,6 +15,7 @@ from drivers.modbus.client import ModbusLink
 from drivers.modbus.config import ModbusConfig, ModbusDeviceConfig
 from drivers.modbus.elevator_device import ElevatorDevice
 from drivers.modbus.elevator_state import ElevatorSnapshot
+from drivers.modbus.episode_store import EpisodeStore
 from drivers.modbus.errors import BusUnavailableError
 from drivers.modbus.fault_rules import FaultEngine, RuleSettings
 from drivers.modbus.planner import describe, plan_profile
@@ -49,6 +51,19 @@ class ModbusDriver:
         self._context = context
         self.scheduler: BusScheduler | None = None
         self.devices: dict[str, ElevatorDevice] = {}
+        self._episodes = EpisodeStore(context.state_dir, config.name)
+        self._saving = asyncio.Lock()
+
+    async def _save_episodes(self) -> None:
+        """Write every device's open episodes (off the loop; one save at a time)."""
+        async with self._saving:
+            state = {dev_id: dev.open_episodes() for dev_id, dev in self.devices.items()}
+            try:
+                await asyncio.to_thread(self._episodes.save, state)
+            except OSError as exc:
+                # The events themselves are safe in the outbox; only a restart would
+                # repeat a raise. Not a reason to stop polling elevators.
+                log.error("could not save fault episodes to %s: %s", self._episodes.path, exc)
 
     def _link(self) -> ModbusLink:
         c = self._config
@@ -60,6 +75,7 @@ class ModbusDriver:
 
     def _jobs(self, sink: EventSink) -> list[PollJob]:
         jobs: list[PollJob] = []
+        saved = self._episodes.load()
         for dc in self._config.devices:
             profile = _load(dc)
             limits = profile.limits
@@ -84,7 +100,9 @@ class ModbusDriver:
                 status_interval_s=dc.status_interval_s,
                 fault_code_prefix=profile.fault_code_prefix,
                 extra_keys=frozenset(p.key for p in profile.points) - _SNAPSHOT_KEYS,
+                persist=self._save_episodes,
             )  # fmt: skip
+            device.restore(saved.pop(dc.id, []))
             self.devices[dc.id] = device
             first = True
             for group, requests in plan.items():
@@ -94,6 +112,8 @@ class ModbusDriver:
                 period = period_ms / 1000
                 jobs.append(PollJob(device, group, period, requests, pause_ms / 1000, first))
                 first = False
+        for gone in saved:
+            log.warning("fault episodes saved for %s, which is no longer configured: dropped", gone)
         return jobs
 
     async def run(self, sink: EventSink) -> None:

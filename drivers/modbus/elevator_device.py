@@ -20,6 +20,7 @@ from typing import Any
 
 from agent.events import Event, Priority, Severity, uuid7
 from drivers.modbus.elevator_state import ElevatorSnapshot, build_snapshot
+from drivers.modbus.episode_store import OpenEpisode
 from drivers.modbus.errors import ExceptionReplyError, ReadError
 from drivers.modbus.fault_rules import FaultEngine, Transition
 from drivers.modbus.taxonomy import KINDS
@@ -27,6 +28,7 @@ from drivers.modbus.taxonomy import KINDS
 log = logging.getLogger(__name__)
 
 Emit = Callable[[Event], Awaitable[None]]
+Persist = Callable[[], Awaitable[None]]
 
 
 class ElevatorDevice:
@@ -43,6 +45,7 @@ class ElevatorDevice:
         status_interval_s: float = 60.0,
         fault_code_prefix: str = "",
         extra_keys: frozenset[str] = frozenset(),
+        persist: Persist | None = None,
     ) -> None:
         self.device_id = device_id
         self.unit_id = unit_id
@@ -53,6 +56,7 @@ class ElevatorDevice:
         self._status_interval = status_interval_s
         self._prefix = fault_code_prefix
         self._extra_keys = extra_keys
+        self._persist = persist
         self._values: dict[str, Any] = {}
         self._failures = 0
         self._last_failure: ReadError | None = None
@@ -61,6 +65,25 @@ class ElevatorDevice:
         self._last_status_at: float | None = None
         self._mode: str | None = None
         self.snapshot: ElevatorSnapshot | None = None
+
+    def restore(self, episodes: list[OpenEpisode]) -> None:
+        """Take over episodes raised before a restart (see drivers/modbus/episode_store.py)."""
+        for ep in episodes:
+            if self._engine.restore(ep.key, ep.source, ep.code):
+                self._episodes[ep.key] = ep.episode
+                log.info("%s %s still raised from before the restart", self.device_id, ep.key)
+            else:
+                log.warning(
+                    "%s %s: saved %s episode no longer fits the profile; dropped",
+                    self.device_id, ep.key, ep.source,
+                )  # fmt: skip
+
+    def open_episodes(self) -> list[OpenEpisode]:
+        out: list[OpenEpisode] = []
+        for key, episode in sorted(self._episodes.items()):
+            source, code = self._engine.origin(key)
+            out.append(OpenEpisode(key, episode, source, code))
+        return out
 
     def _event(self, kind: str, data: dict[str, Any], priority: Priority, sev: Severity) -> Event:
         return Event(type=f"elevator.{kind}", subject=self.device_id, data=data,
@@ -116,8 +139,13 @@ class ElevatorDevice:
                 change = {"from": self._mode, "to": snap.service_mode}
                 await self._emit(self._event("mode", change, Priority.EVENT, Severity.INFO))
             self._mode = snap.service_mode
-        for t in self._engine.update(snap, now):
+        transitions = self._engine.update(snap, now)
+        for t in transitions:
             await self._emit(self._fault_event(t, snap))
+        if transitions and self._persist is not None:
+            # After the events are stored: a crash in between repeats a raise (the
+            # platform de-duplicates by key and episode), it never loses one.
+            await self._persist()
         state = snap.state_key()
         due = self._last_status_at is None or now - self._last_status_at >= self._status_interval
         if state != self._last_state or due:

@@ -160,6 +160,24 @@ class FaultEngine:
     def active(self) -> list[str]:
         return [k for k, ep in self._episodes.items() if ep.active]
 
+    def origin(self, key: str) -> tuple[str, int | None]:
+        """(source, controller code) of ``key``'s current episode."""
+        ep = self._episodes[key]
+        return ep.source, ep.code
+
+    def restore(self, key: str, source: str, code: int | None) -> bool:
+        """Mark ``key`` raised (after a restart), with its hold already served.
+
+        The next reading continues the episode if its condition still holds, or clears
+        it. Refused (False) when the profile now handles the key the other way (a
+        derived episode of a key the controller reports itself): nothing would clear it.
+        """
+        if source == "derived" and key in self._controller_keys:
+            return False
+        ep = self._episodes[key]
+        ep.active, ep.since, ep.source, ep.code = True, None, source, code
+        return True
+
     def forget_pending(self) -> None:
         """Restart every hold timer: a condition must not be 'held' across a data gap.
 

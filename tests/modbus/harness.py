@@ -66,10 +66,12 @@ async def simulated_bus(
 
 
 @contextlib.asynccontextmanager
-async def running_driver(config: ModbusConfig) -> AsyncIterator[tuple[ModbusDriver, ListSink]]:
+async def running_driver(
+    config: ModbusConfig, state_dir: Path | None = None
+) -> AsyncIterator[tuple[ModbusDriver, ListSink]]:
     sink = ListSink()
     with tempfile.TemporaryDirectory() as tmp:
-        driver = ModbusDriver(config, DriverContext("gw-test", Path(tmp)))
+        driver = ModbusDriver(config, DriverContext("gw-test", state_dir or Path(tmp)))
         task = asyncio.create_task(driver.run(sink), name=f"driver[{driver.name}]")
         try:
             yield driver, sink
