@@ -10,6 +10,7 @@ supervisor restarts it with jittered backoff. Cleanup belongs in ``finally`` blo
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,12 +41,16 @@ class SharedResources:
     """
 
     _items: dict[str, Any] = field(default_factory=dict)
+    # Factories can be slow (loading a model) and run in worker threads, off the loop.
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get_or_create(self, key: str, factory: Callable[[], T]) -> T:
-        if key not in self._items:
-            self._items[key] = factory()
-        item: T = self._items[key]
-        return item
+        """The shared item for ``key``, created once; safe to call from any thread."""
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = factory()
+            item: T = self._items[key]
+            return item
 
     def close_all(self) -> None:
         for item in reversed(list(self._items.values())):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,7 @@ from agent.events import Event
 from vision.capture import Frame, FrameGrabber, redact, source_kind
 from vision.config import CameraConfig
 from vision.detector import ModelVerificationError
-from vision.dwell import Decision, DecisionKind, DwellEngine, EngineSettings, Sample
+from vision.dwell import Candidate, Decision, DecisionKind, DwellEngine, EngineSettings, Sample
 from vision.dwell_store import DwellStore
 from vision.evidence import Snapshot, make_snapshot
 from vision.evidence_store import FirstSightingStore
@@ -67,7 +68,8 @@ class _Health:
         if not self.offline and silent >= self.offline_after_s:
             self.offline, self.offline_since = True, now
             return "offline"
-        if self.offline and silent < self.offline_after_s:
+        # Back only on a real frame (after a restart we may start offline, with none yet).
+        if self.offline and last_frame_t is not None and silent < self.offline_after_s:
             self.offline = False
             return "online"
         return None
@@ -92,14 +94,19 @@ class CameraDriver:
         self.engine = DwellEngine(config.name, config.zones, settings)
         self._first_sightings = FirstSightingStore(context.state_dir, config.name)
         self._last_save = 0.0
+        self._camera_offline = False  # an offline alarm was sent and no recovery yet
+        self._inference_errors = 0
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def run(self, sink: EventSink) -> None:
         cfg = self.config
         try:
-            worker = self._context.shared.get_or_create(
-                inference_key(cfg), lambda: InferenceWorker(cfg.model)
+            # Off the loop: the first camera hashes and loads the model.
+            worker = await asyncio.to_thread(
+                self._context.shared.get_or_create,
+                inference_key(cfg),
+                lambda: InferenceWorker(cfg.model),
             )
         except ModelVerificationError as exc:
             raise DriverError(str(exc)) from exc
@@ -112,9 +119,7 @@ class CameraDriver:
             file_end=cfg.file_end,
         )
         encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"evidence[{cfg.name}]")
-        restored = self._store.load(now=time.monotonic())
-        self.engine.restore(restored)
-        self._first_sightings.keep_only(c.id for c in restored)
+        restored = await asyncio.to_thread(self._restore_state)
         log.info(
             "camera %s: source %s (%s), %d zones, %d restored candidates",
             cfg.name,
@@ -127,10 +132,25 @@ class CameraDriver:
         try:
             await self._loop(sink, worker, grabber, encoder)
         finally:
-            grabber.stop(timeout=2.0)
             encoder.shutdown(wait=False, cancel_futures=True)
-            if self.engine.candidates or self._store.path.exists():
-                self._save()
+            # Joining the capture thread and the final fsync happen off the loop, so a
+            # camera stuck in a 5 s RTSP open does not freeze the other drivers.
+            await asyncio.to_thread(self._stop, grabber)
+
+    def _restore_state(self) -> list[Candidate]:
+        restored = self._store.load(now=time.monotonic())
+        self.engine.restore(restored)
+        self._camera_offline = self._store.load_camera_offline()
+        self._first_sightings.keep_only(_awaiting_announcement(restored))
+        return restored
+
+    def _stop(self, grabber: FrameGrabber) -> None:
+        grabber.stop(timeout=2.0)
+        # Whatever is saved now is safe to save: a violation's id is on disk before its
+        # started event, and an ended violation stays until its cleared event is stored.
+        self._first_sightings.keep_only(_awaiting_announcement(self.engine.persistent()))
+        if self.engine.persistent() or self._camera_offline or self._store.path.exists():
+            self._save()
 
     async def _loop(
         self,
@@ -140,7 +160,10 @@ class CameraDriver:
         encoder: ThreadPoolExecutor,
     ) -> None:
         cfg = self.config
-        health = _Health(cfg.offline_after_s, since=time.monotonic())
+        start = time.monotonic()
+        health = _Health(
+            cfg.offline_after_s, since=start, offline=self._camera_offline, offline_since=start
+        )
         last_seq = -1
         next_rescan = 0.0  # the first sample is the startup scan
         while True:
@@ -152,12 +175,16 @@ class CameraDriver:
                 log.warning("camera %s offline: %s", cfg.name, detail)
                 silent = now - (frame.t if frame else health.since)
                 await sink.emit(camera_offline_event(cfg.name, silent, detail, _wall(now, now)))
+                self._camera_offline = True
+                await asyncio.to_thread(self._save)
             elif change == "online":
                 log.info("camera %s back online", cfg.name)
                 self.engine.rebase(frame.t if frame else now)
                 await sink.emit(
                     camera_online_event(cfg.name, now - health.offline_since, _wall(now, now))
                 )
+                self._camera_offline = False
+                await asyncio.to_thread(self._save)
             if frame is not None and frame.seq != last_seq and not health.offline:
                 last_seq = frame.seq
                 crops = cfg.sampling.zone_crops and now >= next_rescan
@@ -192,8 +219,18 @@ class CameraDriver:
         except ValueError as exc:  # an unusable frame: skip it, the next one may be fine
             log.debug("camera %s: frame skipped: %s", self.name, exc)
             return
-        except RuntimeError as exc:  # the shared worker was closed under us
-            raise DriverError(f"inference unavailable: {exc}") from exc
+        except Exception as exc:
+            if worker.closed:  # the shared worker was closed under us: nothing to retry
+                raise DriverError(f"inference unavailable: {exc}") from exc
+            # onnxruntime and OpenCV errors (allocation, a frame it cannot take) derive
+            # from Exception directly: skip the sample, keep the camera and its timers.
+            self._inference_errors += 1
+            if self._inference_errors == 1 or self._inference_errors % 100 == 0:
+                log.warning(
+                    "camera %s: inference failed (%d so far), sample skipped: %s",
+                    self.name, self._inference_errors, exc,
+                )  # fmt: skip
+            return
         detections = merge_detections(found)
         now = time.monotonic()
         sample = Sample(frame.t, _wall(frame.t, now), observations(image, detections))
@@ -239,13 +276,18 @@ class CameraDriver:
                     ("confirmation", "crop", confirm.crop_jpeg),
                 ]
         event = violation_event(self.name, zone, decision, evidence)
+        if decision.kind is DecisionKind.VIOLATION_STARTED and self.engine.dirty:
+            # The violation id (= the event id) is on disk before the event: a crash right
+            # after the commit re-sends the same id, never a second violation.
+            await asyncio.to_thread(self._save)
         await self._emit(sink, event)
         if decision.kind is DecisionKind.VIOLATION_STARTED and cid is not None:
             self.engine.mark_announced(cid)
-            await loop.run_in_executor(encoder, store.discard, cid)
             log.info("camera %s: violation in zone %s: %s", self.name, zone.id, decision.reason)
             await asyncio.to_thread(self._save)
-        elif decision.kind is DecisionKind.CLEARED:
+            await loop.run_in_executor(encoder, store.discard, cid)
+        elif decision.kind is DecisionKind.CLEARED and cid is not None:
+            self.engine.mark_cleared(cid)
             log.info(
                 "camera %s: violation in zone %s cleared: %s", self.name, zone.id, decision.reason
             )
@@ -293,9 +335,16 @@ class CameraDriver:
             return None
 
     def _save(self) -> None:
-        self._store.save(list(self.engine.candidates.values()), datetime.now(UTC))
+        self._store.save(
+            self.engine.persistent(), datetime.now(UTC), camera_offline=self._camera_offline
+        )
         self.engine.dirty = False
         self._last_save = time.monotonic()
+
+
+def _awaiting_announcement(candidates: Iterable[Candidate]) -> list[str]:
+    """Candidates whose first-sighting snapshots are still needed (violation not sent)."""
+    return [c.id for c in candidates if c.violation is None or not c.violation.announced]
 
 
 def _wall(t: float, now: float) -> datetime:

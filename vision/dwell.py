@@ -176,6 +176,10 @@ class DwellEngine:
         self.zones: dict[str, Zone] = {z.id: Zone(z) for z in zones}
         self.tracker = Tracker(max_age_s=self.settings.track_max_age_s)
         self.candidates: dict[str, Candidate] = {}
+        # Candidates whose announced violation ended, until the driver has made the
+        # cleared event durable: they stay in the saved state, so a crash in between
+        # clears them again after the restart instead of never.
+        self.ended: dict[str, Candidate] = {}
         self._ignored_tracks: set[int] = set()
         self.dirty = False  # set when something worth persisting changed
 
@@ -187,6 +191,15 @@ class DwellEngine:
 
     def open_violations(self) -> list[Candidate]:
         return [c for c in self.candidates.values() if c.violation is not None]
+
+    def persistent(self) -> list[Candidate]:
+        """What must survive a restart: open candidates and uncleared ended ones."""
+        return [*self.candidates.values(), *self.ended.values()]
+
+    def mark_cleared(self, candidate_id: str) -> None:
+        """The driver made the violation-cleared event durable."""
+        if self.ended.pop(candidate_id, None) is not None:
+            self.dirty = True
 
     def mark_announced(self, candidate_id: str) -> None:
         """The driver made the violation-started event durable; don't send it again."""
@@ -211,9 +224,11 @@ class DwellEngine:
         for cid, (oi, whole) in matched.items():
             cand = self.candidates[cid]
             self._refresh(cand, vehicles[oi], vtracks[oi], whole, t, wall, out)
+        # Before merging: a candidate merged away still "took" its observation.
+        taken = {(self.candidates[cid].zone_id, oi) for cid, (oi, _w) in matched.items()}
         self._merge_duplicates(t, wall, out)
         self._drop_moved_away(matched, vtracks, t, wall, out)
-        self._open_new(vehicles, vtracks, matched, active, t, wall, out)
+        self._open_new(vehicles, vtracks, taken, active, t, wall, out)
 
         standing = [
             tr
@@ -348,6 +363,11 @@ class DwellEngine:
                     continue
                 if iou(junior.anchor, senior.anchor) < self.settings.merge_iou:
                     continue
+                if junior.violation is not None and junior.violation.announced:
+                    # Its violation is known to the platform: end it properly (cleared),
+                    # never drop it silently.
+                    self._end(junior, t, wall, f"same bike as {senior.id}; merged into it", out)
+                    continue
                 if junior.last_seen > senior.last_seen:
                     senior.last_seen, senior.last_seen_wall = (
                         junior.last_seen,
@@ -390,14 +410,13 @@ class DwellEngine:
         self,
         vehicles: Sequence[Observation],
         tracks: Sequence[Track],
-        matched: dict[str, tuple[int, bool]],
+        taken: set[tuple[str, int]],
         active: dict[str, bool],
         t: float,
         wall: datetime,
         out: list[Decision],
     ) -> None:
         s = self.settings
-        taken = {(self.candidates[cid].zone_id, oi) for cid, (oi, _w) in matched.items()}
         for oi, obs in enumerate(vehicles):
             track = tracks[oi]
             zones_in = [z for z in self.zones.values() if z.enters(obs.box)]
@@ -603,6 +622,7 @@ class DwellEngine:
         del self.candidates[cand.id]
         self.dirty = True
         if cand.violation is not None and cand.violation.announced:
+            self.ended[cand.id] = cand
             out.append(
                 self._decision(
                     DecisionKind.CLEARED,

@@ -92,13 +92,26 @@ class DwellStore:
     def __init__(self, state_dir: Path, camera: str) -> None:
         self.path = Path(state_dir) / f"camera-{camera}.dwell.json"
 
-    def save(self, candidates: list[Candidate], wall: datetime) -> None:
+    def save(
+        self, candidates: list[Candidate], wall: datetime, *, camera_offline: bool = False
+    ) -> None:
         doc = {
             "version": FORMAT_VERSION,
             "saved_at": wall.isoformat(),
             "candidates": [_candidate_doc(c) for c in candidates],
+            # The offline alarm was sent and no recovery yet: after a restart the first
+            # frame must still say "online", and a camera still dark must not alarm twice.
+            "camera_offline": camera_offline,
         }
         write_json(self.path, doc)
+
+    def load_camera_offline(self) -> bool:
+        """Whether the camera was reported offline (and not back) when last saved."""
+        try:
+            doc = read_json(self.path)
+        except ValueError:
+            return False
+        return isinstance(doc, dict) and doc.get("camera_offline") is True
 
     def load(self, now: float) -> list[Candidate]:
         """Candidates saved before, re-based on ``now``; [] if none or unreadable."""

@@ -64,6 +64,10 @@ class InferenceWorker:
         with self._lock:
             return self._waiting
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def busy_fraction(self, window_s: float = DEFAULT_WINDOW_S, now: float | None = None) -> float:
         """Share of the last ``window_s`` seconds the worker spent inferring (0..1).
 

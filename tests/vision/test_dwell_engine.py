@@ -261,3 +261,27 @@ def test_camera_outage_neither_clears_nor_counts() -> None:
     assert run2.of(K.CLEARED) == [] and started(run2) == []
     run3 = drive(eng, lambda t: [], start=701.0, until=720.0)
     assert len(run3.of(K.CLEARED)) == 1
+
+
+def test_merging_two_announced_violations_clears_the_junior() -> None:
+    # Two bikes side by side, each with its own violation; then their boxes drift
+    # together until the candidates are judged the same bike and merged. The platform
+    # knows both violations: the one merged away must be cleared, not silently dropped.
+    left, right = (0.30, 0.55, 0.45, 0.90), (0.47, 0.55, 0.62, 0.90)
+    merged = (0.38, 0.55, 0.54, 0.90)
+
+    def towards(a: tuple[float, ...], b: tuple[float, ...], f: float) -> tuple[float, ...]:
+        return tuple(p + (q - p) * f for p, q in zip(a, b, strict=True))
+
+    def scene(t: float) -> list[Observation]:
+        f = min(1.0, max(0.0, (t - 40) / 30))
+        return [bike(towards(left, merged, f)), bike(towards(right, merged, f))]  # type: ignore[arg-type]
+
+    run = drive(engine(), scene, until=150)
+    announced = {d.candidate for d in run.of(K.VIOLATION_STARTED)}
+    assert len(announced) == 2
+    merges = [d for d in run.decisions if "merged into" in d.reason]
+    assert merges, "the scene should make the two candidates merge"
+    for d in merges:
+        assert d.candidate in announced
+        assert d.kind is K.CLEARED, f"announced violation dropped: {d.reason}"
