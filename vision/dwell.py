@@ -52,6 +52,9 @@ class EngineSettings:
     moving_iou: float = 0.5  # ... i.e. overlaps its earlier self by less than this
     attend_after_s: float = 2.0  # a person must linger this long to count as attending
     attend_margin: float = 0.25  # bike box grown by this (of its width) to find attendants
+    # An attendant missed by the detector for a sample or two (or whose track restarts
+    # when they crouch) is still there: attendance ends only after this long unseen.
+    attend_hold_s: float = 4.0
     rejoin_report_s: float = 5.0  # report a re-sighting after this long unseen
     track_max_age_s: float = 6.0  # tracker memory; > 2 sampling intervals under load
     max_candidates: int = 64  # bound on memory; the oldest pending candidate goes first
@@ -128,6 +131,7 @@ class Candidate:
     dwell_s: float = 0.0
     attended_s: float = 0.0
     attended: bool = False
+    attendant_seen: float | None = None  # last time someone stood with it (monotonic)
     active: bool = True
     track_id: int | None = None
     score: float = 0.0
@@ -525,7 +529,12 @@ class DwellEngine:
         cand.last_step = t
 
         near = expand(cand.anchor, s.attend_margin, s.attend_margin / 2)
-        attended = any(intersects(tr.box, near) for tr in standing)
+        seen_with_someone = any(intersects(tr.box, near) for tr in standing)
+        if seen_with_someone:
+            cand.attendant_seen = t
+        last = cand.attendant_seen
+        held = cand.attended and last is not None and t - last < s.attend_hold_s
+        attended = seen_with_someone or held
         if attended != cand.attended:
             cand.attended = attended
             self.dirty = True

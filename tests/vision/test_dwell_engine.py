@@ -285,3 +285,18 @@ def test_merging_two_announced_violations_clears_the_junior() -> None:
     for d in merges:
         assert d.candidate in announced
         assert d.kind is K.CLEARED, f"announced violation dropped: {d.reason}"
+
+
+def test_attendant_missed_by_the_detector_now_and_then_keeps_the_timer_paused() -> None:
+    # Someone stands with the bike from 5 s to 100 s, but the detector misses them in
+    # every other sample: the bike is attended all along, so no violation before they go.
+    def scene(t: float) -> list[Observation]:
+        obs = [bike()]
+        if 5 <= t < 100 and int(t) % 2 == 0:
+            obs.append(person((0.55, 0.30, 0.70, 0.90)))
+        return obs
+
+    run = drive(engine(), scene, until=160)
+    (start,) = started(run)
+    assert start >= 100
+    assert len(run.of(K.ATTENDED)) == 1  # one attended spell, not a flicker per sample
