@@ -129,7 +129,7 @@ class _Publisher:
 
     def publish(self, row_id: int, topic: str, payload: bytes, *, retain: bool = False) -> None:
         """Send one message, or queue it behind the window; its outcome appears in
-        ``results`` later. Raises ValueError at once if paho refuses it as it stands."""
+        ``results`` later (a message paho refuses as it stands: a ``_Refused`` outcome)."""
         if self.lost is not None:
             raise self.lost
         if not self._rows:
@@ -147,15 +147,19 @@ class _Publisher:
             row_id, topic, payload, retain = self._queued.popleft()
             try:
                 self._send(row_id, topic, payload, retain)
-            except ValueError as exc:
-                self.results.append((row_id, _Refused(str(exc))))
             except aiomqtt.MqttError as exc:
                 # The rows stay in the outbox; the next connection sends them again.
                 self.lost = exc
                 self.progress.set()
 
     def _send(self, row_id: int, topic: str, payload: bytes, retain: bool) -> None:
-        info = self._paho.publish(topic, payload, qos=1, retain=retain)
+        try:
+            info = self._paho.publish(topic, payload, qos=1, retain=retain)
+        except ValueError as exc:
+            # A topic paho cannot carry, a payload over the MQTT limit: no retry can
+            # help; the forwarder keeps it as a dead letter.
+            self.results.append((row_id, _Refused(str(exc))))
+            return
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
         if info.mid in self._early:  # PUBACK already processed (defensive; not expected)
@@ -381,12 +385,7 @@ class Forwarder:
             while not stop.is_set():
                 while queue and publisher.outstanding < handed:
                     row = queue.popleft()
-                    try:
-                        publisher.publish(row.id, self._prefix + row.topic, row.payload)
-                    except ValueError as exc:
-                        # paho refuses it outright (a topic it cannot carry, a payload
-                        # over the MQTT limit): no retry can help, keep it as a dead letter.
-                        publisher.results.append((row.id, _Refused(str(exc))))
+                    publisher.publish(row.id, self._prefix + row.topic, row.payload)
                 if not queue:
                     await self._settle(publisher, in_flight)
                     self._outbox.changed.clear()

@@ -56,8 +56,6 @@ def _settle(
     A cancelled caller cancels the concurrent future; setting it then would raise
     InvalidStateError on the writer thread and kill it, stalling every producer.
     """
-    if future.done():
-        return
     try:
         if exc is None:
             future.set_result(result)

@@ -112,6 +112,14 @@ class OutboxStats:
     quarantined: str | None
 
 
+def _id_chunks(ids: Sequence[int], size: int = 500) -> Iterator[tuple[list[int], str]]:
+    """``ids`` in chunks for ``WHERE id IN (…)``, each with its ``?,?,…`` placeholders
+    (SQLite caps the number of bound parameters per statement)."""
+    for start in range(0, len(ids), size):
+        chunk = list(ids[start : start + size])
+        yield chunk, ",".join("?" * len(chunk))
+
+
 def _is_disk_full(exc: sqlite3.Error) -> bool:
     return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc)
 
@@ -543,9 +551,7 @@ class OutboxStore:
         if not chosen:
             return []
         out: list[OutboxRow] = []
-        for start in range(0, len(chosen), 500):
-            chunk = chosen[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _id_chunks(chosen):
             rows = self.conn.execute(
                 "SELECT id, event_id, part, seq, priority, topic, payload FROM outbox "  # noqa: S608 - placeholders only
                 f"WHERE id IN ({marks})",
@@ -566,9 +572,7 @@ class OutboxStore:
         self.conn.execute("PRAGMA synchronous=NORMAL")
         try:
             with self._transaction() as conn:
-                for start in range(0, len(row_ids), 500):
-                    chunk = list(row_ids[start : start + 500])
-                    marks = ",".join("?" * len(chunk))
+                for chunk, marks in _id_chunks(row_ids):
                     for prio, size in conn.execute(
                         f"SELECT priority, coalesce(sum(size),0) FROM outbox "  # noqa: S608 - placeholders only
                         f"WHERE id IN ({marks}) GROUP BY priority",

@@ -138,9 +138,8 @@ class CameraDriver:
             await asyncio.to_thread(self._stop, grabber)
 
     def _restore_state(self) -> list[Candidate]:
-        restored = self._store.load(now=time.monotonic())
+        restored, self._camera_offline = self._store.load_state(now=time.monotonic())
         self.engine.restore(restored)
-        self._camera_offline = self._store.load_camera_offline()
         self._first_sightings.keep_only(_awaiting_announcement(restored))
         return restored
 
@@ -148,8 +147,9 @@ class CameraDriver:
         grabber.stop(timeout=2.0)
         # Whatever is saved now is safe to save: a violation's id is on disk before its
         # started event, and an ended violation stays until its cleared event is stored.
-        self._first_sightings.keep_only(_awaiting_announcement(self.engine.persistent()))
-        if self.engine.persistent() or self._camera_offline or self._store.path.exists():
+        persistent = self.engine.persistent()
+        self._first_sightings.keep_only(_awaiting_announcement(persistent))
+        if persistent or self._camera_offline or self._store.path.exists():
             self._save()
 
     async def _loop(

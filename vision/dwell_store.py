@@ -105,31 +105,30 @@ class DwellStore:
         }
         write_json(self.path, doc)
 
-    def load_camera_offline(self) -> bool:
-        """Whether the camera was reported offline (and not back) when last saved."""
-        try:
-            doc = read_json(self.path)
-        except ValueError:
-            return False
-        return isinstance(doc, dict) and doc.get("camera_offline") is True
-
     def load(self, now: float) -> list[Candidate]:
         """Candidates saved before, re-based on ``now``; [] if none or unreadable."""
+        return self.load_state(now)[0]
+
+    def load_state(self, now: float) -> tuple[list[Candidate], bool]:
+        """(candidates re-based on ``now``, whether the camera was left reported offline).
+
+        Nothing saved, or an unreadable file: no candidates, not offline.
+        """
         try:
             doc = read_json(self.path)
         except ValueError as exc:
             # A corrupt file must not stop the camera; say so once and start clean.
             log.warning("ignoring unreadable dwell state %s: %s", self.path, exc)
-            return []
+            return [], False
         if doc is None:
-            return []
+            return [], False
         if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION:
             log.warning("ignoring dwell state %s with unknown format", self.path)
-            return []
+            return [], False
         out: list[Candidate] = []
         for item in doc.get("candidates", []):
             try:
                 out.append(_candidate_from(item, now))
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("skipping a malformed candidate in %s: %s", self.path, exc)
-        return out
+        return out, doc.get("camera_offline") is True

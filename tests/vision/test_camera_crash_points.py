@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from agent.driver import DriverContext
 from agent.events import Event
@@ -67,23 +69,17 @@ def test_cut_right_after_violation_started_resends_the_same_violation(shared_dir
     )
     ctx = DriverContext(gateway_id="gw", state_dir=tmp_path / "state")
 
-    async def main() -> tuple[list[Event], list[Event]]:
-        first = CameraDriver(cfg, ctx)
-        before = CutAfter("parking.violation.started", first)
-        after = ListSink()
-        try:
-            await _run_until([_until_cut(first, before)], lambda: before.cut, timeout=20)
-            second = CameraDriver(cfg, ctx)
-            await _run_until(
-                [second.run(after)],
-                lambda: bool(after.of_type("parking.violation.started")),
-                timeout=20,
-            )
-        finally:
-            ctx.shared.close_all()
-        return before.of_type("parking.violation."), after.of_type("parking.violation.")
-
-    before, after = asyncio.run(main())
+    first = CameraDriver(cfg, ctx)
+    cut = CutAfter("parking.violation.started", first)
+    before, after = _interrupted_then_restarted(
+        ctx,
+        _until_cut(first, cut),
+        cut,
+        lambda: cut.cut,
+        CameraDriver(cfg, ctx),
+        "parking.violation.started",
+        timeout=20,
+    )
     (first_started,) = before
     (again,) = after
     # The same violation, under the same event id: the platform de-duplicates it.
@@ -104,28 +100,47 @@ def test_stop_while_a_clear_is_not_yet_durable_does_not_lose_it(shared_dir, tmp_
     )
     ctx = DriverContext(gateway_id="gw", state_dir=tmp_path / "state")
 
-    async def main() -> tuple[list[Event], list[Event]]:
-        before = HangOn("parking.violation.cleared")
-        after = ListSink()
-        try:
-            # The agent stops (the driver is cancelled) while the clear is not stored.
-            await _run_until([CameraDriver(cfg, ctx).run(before)], lambda: before.hung, 30)
-            second = CameraDriver(cfg, ctx)
-            await _run_until(
-                [second.run(after)],
-                lambda: bool(after.of_type("parking.violation.cleared")),
-                timeout=30,
-            )
-        finally:
-            ctx.shared.close_all()
-        return before.of_type("parking.violation."), after.of_type("parking.violation.")
-
-    before, after = asyncio.run(main())
+    hang = HangOn("parking.violation.cleared")
+    # The agent stops (the driver is cancelled) while the clear is not stored.
+    before, after = _interrupted_then_restarted(
+        ctx,
+        CameraDriver(cfg, ctx).run(hang),
+        hang,
+        lambda: hang.hung,
+        CameraDriver(cfg, ctx),
+        "parking.violation.cleared",
+        timeout=30,
+    )
     (started,) = before
     assert started.type == "parking.violation.started"
     # Restarted, the driver still knows the violation and clears it under its id.
     assert [e.type for e in after] == ["parking.violation.cleared"]
     assert after[0].data["violation_id"] == started.data["violation_id"]
+
+
+def _interrupted_then_restarted(
+    ctx: DriverContext,
+    first_run: Coroutine[Any, Any, None],
+    first_sink: ListSink,
+    interrupted: Callable[[], bool],
+    second: CameraDriver,
+    wanted: str,
+    *,
+    timeout: float,
+) -> tuple[list[Event], list[Event]]:
+    """Run ``first_run`` until ``interrupted()``, stop it, then run ``second`` (same state
+    directory) until it emits ``wanted``; the parking events of each run."""
+    after = ListSink()
+
+    async def main() -> None:
+        try:
+            await _run_until([first_run], interrupted, timeout)
+            await _run_until([second.run(after)], lambda: bool(after.of_type(wanted)), timeout)
+        finally:
+            ctx.shared.close_all()
+
+    asyncio.run(main())
+    return first_sink.of_type("parking.violation."), after.of_type("parking.violation.")
 
 
 async def _until_cut(driver: CameraDriver, sink: CutAfter) -> None:
