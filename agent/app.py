@@ -14,10 +14,12 @@ import signal
 from pathlib import Path
 
 from agent import __version__, systemd
+from agent.clock import clock_is_synchronised
 from agent.config import LoadedConfig
-from agent.driver import DriverConfigBase, DriverContext
-from agent.events import clock_is_synchronised
+from agent.config_checks import startup_problems
+from agent.driver import Driver, DriverConfigBase, DriverContext
 from agent.forwarder import Forwarder
+from agent.kinds import KINDS, Kind
 from agent.registry import create_driver
 from agent.supervisor import Supervisor
 from buffer.outbox import Outbox, OutboxSink
@@ -30,8 +32,9 @@ STOP_BUDGET_S = 8.0  # under systemd's TimeoutStopSec and the 10 s promised to o
 class Agent:
     """One running agent. ``run`` returns when ``stop`` is set and shutdown finished."""
 
-    def __init__(self, loaded: LoadedConfig) -> None:
+    def __init__(self, loaded: LoadedConfig, kinds: tuple[Kind, ...] = KINDS) -> None:
         self.loaded = loaded
+        self.kinds = kinds
         cfg = loaded.config
         self.gateway_id = cfg.gateway.id
         self.state_dir = Path(cfg.resolved_state_dir)
@@ -62,8 +65,8 @@ class Agent:
         )
         self.stop = asyncio.Event()
 
-    def _make_driver(self, config: DriverConfigBase):  # type: ignore[no-untyped-def]
-        return create_driver(config, self.context)
+    def _make_driver(self, config: DriverConfigBase) -> Driver:
+        return create_driver(config, self.context, self.kinds)
 
     async def run(self) -> int:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -130,8 +133,17 @@ class Agent:
             await asyncio.sleep(interval)
 
 
-async def run_agent(loaded: LoadedConfig) -> int:
-    agent = Agent(loaded)
+EXIT_CONFIG = 2  # the same code ``edge-agent config check`` gives for the same problems
+
+
+async def run_agent(loaded: LoadedConfig, kinds: tuple[Kind, ...] = KINDS) -> int:
+    # The checks ``config check`` runs, so the two cannot drift (agent/config_checks.py).
+    issues = loaded.issues(startup_problems(loaded.config, kinds=kinds))
+    if issues:
+        for issue in issues:
+            log.error("%s", issue)
+        return EXIT_CONFIG
+    agent = Agent(loaded, kinds)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, agent.stop.set)

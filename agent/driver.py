@@ -69,10 +69,14 @@ class DriverContext:
     shared: SharedResources = field(default_factory=SharedResources)
 
 
-class DriverConfigBase(BaseModel):
-    """Keys every driver entry has. Each kind subclasses it with ``kind: Literal[...]``."""
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors and values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DriverConfigBase(StrictModel):
+    """Keys every driver entry has. Each kind subclasses it with ``kind: Literal[...]``."""
 
     name: str = Field(
         pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
@@ -90,3 +94,40 @@ class Driver(Protocol):
     async def run(self, sink: EventSink) -> None:
         """Produce events into ``sink`` until cancelled; raise on failure."""
         ...
+
+
+class DriverFactory(Protocol):
+    """How a kind's driver is built: ``DriverClass(config, context)``.
+
+    Every driver class satisfies this by having exactly that constructor; the kinds table
+    (agent/kinds.py) loads the class lazily and the registry calls it through this type.
+    """
+
+    def __call__(self, config: Any, context: DriverContext, /) -> Driver: ...
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a kind's start-up check may look at besides its own config entry."""
+
+    state_dir: Path
+    # Relative paths in the config (model files, profile files) resolve against this.
+    cwd: Path = field(default_factory=Path.cwd)
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing a kind's check found, at ``path`` relative to its driver entry.
+
+    ``path`` is the key path inside the entry, e.g. ``("devices", 0, "profile")``; the
+    agent prefixes ``drivers[i]`` and turns it into a ``FILE:LINE key.path`` line.
+    """
+
+    path: tuple[str | int, ...]
+    message: str
+
+
+class KindCheck(Protocol):
+    """A kind's start-up check: every problem a file or registry lookup finds."""
+
+    def __call__(self, config: Any, context: CheckContext, /) -> list[ConfigProblem]: ...

@@ -7,11 +7,9 @@ no I/O and imports only the standard library, so every layer may depend on it.
 
 from __future__ import annotations
 
-import ctypes
 import enum
 import functools
 import hashlib
-import os
 import re
 import secrets
 import time
@@ -198,45 +196,3 @@ def encode_cloudevent(event: Event, *, seq: int, clock_synced: bool) -> bytes:
         return orjson.dumps(doc, option=orjson.OPT_UTC_Z)
     except TypeError as exc:
         raise ValueError(f"event {event.type} data is not JSON-serialisable: {exc}") from exc
-
-
-_TIME_ERROR = 5
-_CLOCK_RECHECK_S = 5.0
-_clock_cache: tuple[float, bool] | None = None
-
-
-class _Timex(ctypes.Structure):
-    # struct timex is 208 bytes on 64-bit Linux; only ``modes`` (first) is set, to 0.
-    _fields_ = [("modes", ctypes.c_uint), ("_rest", ctypes.c_byte * 204)]
-
-
-@functools.lru_cache(maxsize=1)
-def _libc() -> Any:
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _kernel_says_synchronised() -> bool:
-    # systemd-timesyncd's flag file works even where the unit's ProtectClock= forbids
-    # adjtimex(2).
-    if os.path.exists("/run/systemd/timesync/synchronized"):  # noqa: PTH110
-        return True
-    try:
-        state = int(_libc().adjtimex(ctypes.byref(_Timex())))
-    except (OSError, AttributeError):
-        return False
-    return state not in (-1, _TIME_ERROR)
-
-
-def clock_is_synchronised() -> bool:
-    """Whether the wall clock is disciplined by NTP (checked at most every 5 s).
-
-    A Raspberry Pi has no RTC: until NTP syncs, its clock may be hours or years off, and
-    every event says so. Where we cannot tell, we say "unsynchronised".
-    """
-    global _clock_cache  # a tiny cache of a slow system query
-    if os.environ.get("EDGE_AGENT_ASSUME_CLOCK_SYNC") == "1":
-        return True
-    now = time.monotonic()
-    if _clock_cache is None or now - _clock_cache[0] > _CLOCK_RECHECK_S:
-        _clock_cache = (now, _kernel_says_synchronised())
-    return _clock_cache[1]

@@ -1,44 +1,30 @@
-"""Driver kinds by config ``kind``, imported lazily.
+"""Drivers by config ``kind``, imported lazily, derived from the kinds table.
 
 Only configured kinds are imported, so a Modbus-only gateway never loads OpenCV or
-onnxruntime. The table is explicit (no discovery magic); a test checks it against the
-config union.
+onnxruntime. The table itself is agent/kinds.py; this module turns a driver config into
+a running driver through the typed :class:`agent.driver.DriverFactory`.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from agent.driver import Driver, DriverConfigBase, DriverContext, DriverFactory
+from agent.kinds import KINDS, Kind, UnknownKindError, by_name, driver_factory, find
 
-from agent.driver import Driver, DriverConfigBase, DriverContext
+__all__ = ["DRIVERS", "UnknownKindError", "create_driver", "load_driver_class"]
 
 # kind -> "module:Class" of the driver implementation.
-DRIVERS: dict[str, str] = {
-    "modbus": "drivers.modbus.driver:ModbusDriver",
-    "synthetic": "drivers.synthetic.driver:SyntheticDriver",
-    "camera": "vision.camera_driver:CameraDriver",
-}
+DRIVERS: dict[str, str] = {name: kind.driver for name, kind in by_name().items()}
 
 
-class UnknownKindError(LookupError):
-    """A config names a kind this build does not have."""
+def load_driver_class(kind: str, kinds: tuple[Kind, ...] = KINDS) -> DriverFactory:
+    return driver_factory(find(kind, kinds))
 
 
-def load_driver_class(kind: str) -> Any:
-    try:
-        target = DRIVERS[kind]
-    except KeyError:
-        raise UnknownKindError(f"no driver for kind {kind!r}; known: {sorted(DRIVERS)}") from None
-    module_name, _, class_name = target.partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, class_name)
-
-
-def create_driver(config: DriverConfigBase, context: DriverContext) -> Driver:
+def create_driver(
+    config: DriverConfigBase, context: DriverContext, kinds: tuple[Kind, ...] = KINDS
+) -> Driver:
     """Instantiate the driver for ``config`` (its ``kind`` selects the class)."""
     kind = getattr(config, "kind", None)
     if not isinstance(kind, str):
         raise UnknownKindError(f"driver config {config.name!r} has no kind")
-    cls = load_driver_class(kind)
-    driver: Driver = cls(config, context)
-    return driver
+    return load_driver_class(kind, kinds)(config, context)

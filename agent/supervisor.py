@@ -21,7 +21,7 @@ from agent.events import Event, Priority, Severity
 
 log = logging.getLogger(__name__)
 
-DriverFactory = Callable[[DriverConfigBase], Driver]
+MakeDriver = Callable[[DriverConfigBase], Driver]  # one configured driver, ready to run
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Supervisor:
     def __init__(
         self,
         configs: Sequence[DriverConfigBase],
-        factory: DriverFactory,
+        factory: MakeDriver,
         sink: EventSink,
         *,
         gateway_id: str,

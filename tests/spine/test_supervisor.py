@@ -94,7 +94,7 @@ def test_modbus_only_gateway_never_imports_opencv_or_onnxruntime(tmp_path) -> No
         "from agent.registry import create_driver\n"
         "from agent.driver import DriverContext\n"
         "from pathlib import Path\n"
-        "cfg = parse_config('gateway: {id: g}\\nmqtt: {host: h, insecure: true}\\n"
+        "cfg = parse_config('gateway: {id: g}\\nmqtt: {host: 127.0.0.1, insecure: true}\\n"
         "buffer: {path: /tmp/x.db}\\ndrivers: [{name: s, kind: synthetic}]\\n')\n"
         "import agent.app, agent.cli\n"
         "for d in cfg.drivers: create_driver(d, DriverContext('g', Path('/tmp')))\n"

@@ -1,0 +1,109 @@
+"""The one table of device kinds: everything the agent needs to know about each kind.
+
+A kind is a config model (light: pydantic and the agent base only), a driver class, a CLI
+module, a simulator module, the pip extra that brings its third-party libraries and an
+optional start-up check. The config union (agent/config.py), the driver registry
+(agent/registry.py), the CLI groups (agent/cli.py) and ``edge-agent simulate`` are all
+derived from :data:`KINDS`, so adding a kind is one entry here plus the kind's own package
+(docs/adding-a-kind.md).
+
+Everything heavy is named by a dotted path and imported only when used: building this
+table imports the config models and nothing else, so a Modbus-only gateway never loads
+OpenCV, onnxruntime or numpy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, cast, get_args
+
+from agent.driver import DriverConfigBase, DriverFactory, KindCheck
+from drivers.modbus.config import ModbusConfig
+from drivers.synthetic.config import SyntheticConfig
+from vision.config import CameraConfig
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One device kind. Dotted targets are ``"module:attribute"``, modules ``"module"``."""
+
+    config: type[DriverConfigBase]
+    driver: str  # "module:Class", the class satisfies agent.driver.DriverFactory
+    cli: str | None = None  # module with register(subparsers): the kind's command group
+    simulator: str | None = None  # module with register_simulator(simulate_subparsers)
+    extra: str | None = None  # pip extra with the kind's libraries: edge-agent[extra]
+    check: str | None = None  # "module:function", satisfies agent.driver.KindCheck
+
+    @property
+    def name(self) -> str:
+        """The ``kind:`` value, read from the config model's ``Literal``."""
+        annotation = self.config.model_fields["kind"].annotation
+        values: tuple[Any, ...] = get_args(annotation)
+        if len(values) != 1 or not isinstance(values[0], str):
+            raise TypeError(f"{self.config.__name__}.kind must be Literal['<one name>']")
+        return str(values[0])
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind(
+        config=ModbusConfig,
+        driver="drivers.modbus.driver:ModbusDriver",
+        cli="agent.commands.modbus",
+        simulator="agent.commands.modbus",
+        extra="modbus",
+        check="drivers.modbus.check:check_modbus",
+    ),
+    Kind(config=SyntheticConfig, driver="drivers.synthetic.driver:SyntheticDriver"),
+    Kind(
+        config=CameraConfig,
+        driver="vision.camera_driver:CameraDriver",
+        cli="agent.commands.camera",
+        extra="vision",
+        check="vision.check:check_camera",
+    ),
+)
+
+
+class UnknownKindError(LookupError):
+    """A config names a kind this build does not have."""
+
+
+def by_name(kinds: tuple[Kind, ...] = KINDS) -> dict[str, Kind]:
+    table: dict[str, Kind] = {}
+    for kind in kinds:
+        if kind.name in table:
+            raise ValueError(f"kind {kind.name!r} is in the kinds table twice")
+        table[kind.name] = kind
+    return table
+
+
+def find(name: str, kinds: tuple[Kind, ...] = KINDS) -> Kind:
+    table = by_name(kinds)
+    try:
+        return table[name]
+    except KeyError:
+        raise UnknownKindError(f"no driver for kind {name!r}; known: {sorted(table)}") from None
+
+
+def load_target(target: str) -> Any:
+    """Import ``"module:attribute"`` and return the attribute."""
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def driver_factory(kind: Kind) -> DriverFactory:
+    return cast(DriverFactory, load_target(kind.driver))
+
+
+def check_hook(kind: Kind) -> KindCheck | None:
+    return None if kind.check is None else cast(KindCheck, load_target(kind.check))
+
+
+def command_modules(kinds: tuple[Kind, ...] = KINDS) -> tuple[str, ...]:
+    """The kinds' CLI modules, each once, in table order."""
+    return tuple(dict.fromkeys(k.cli for k in kinds if k.cli))
+
+
+def simulator_modules(kinds: tuple[Kind, ...] = KINDS) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(k.simulator for k in kinds if k.simulator))

@@ -1,0 +1,56 @@
+"""Start-up check of a ``modbus`` entry: what ``config check`` must catch before the bus.
+
+Without it a missing profile or a misspelled hold-time key surfaced only once the driver
+ran, as a restart with backoff (issue 8). The same rules as ``drivers.modbus.driver``'s
+own guard, reported per key so the installer gets ``FILE:LINE`` and "did you mean".
+Imports no pymodbus: profiles and the taxonomy are plain data.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+
+from agent.driver import CheckContext, ConfigProblem
+from drivers.modbus.config import ModbusConfig
+from drivers.modbus.profile import ProfileError, load_profile
+from drivers.modbus.taxonomy import KINDS
+
+
+def _suggest(word: str, known: Iterable[str]) -> str:
+    match = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _profile_ref(ref: str, cwd: Path) -> str:
+    is_path = "/" in ref or ref.endswith((".yaml", ".yml"))
+    return str(cwd / ref) if is_path and not Path(ref).is_absolute() else ref
+
+
+def check_modbus(config: ModbusConfig, context: CheckContext) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    for i, device in enumerate(config.devices):
+        where = ("devices", i)
+        for key in sorted(set(device.holds_s) - set(KINDS)):
+            problems.append(
+                ConfigProblem(
+                    (*where, "holds_s", key),
+                    f"no fault rule {key!r}" + _suggest(key, KINDS),
+                )
+            )
+        try:
+            profile = load_profile(_profile_ref(device.profile, context.cwd))
+        except ProfileError as exc:
+            first = str(exc).splitlines()[0]
+            problems.append(ConfigProblem((*where, "profile"), first))
+            continue
+        for group in sorted(set(device.poll_periods_ms) - set(profile.poll_groups)):
+            problems.append(
+                ConfigProblem(
+                    (*where, "poll_periods_ms", group),
+                    f"profile {profile.name} has no poll group {group!r}"
+                    + _suggest(group, profile.poll_groups),
+                )
+            )
+    return problems
