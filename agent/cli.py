@@ -1,8 +1,11 @@
 """The ``edge-agent`` command line: run, check config, and the installers' tools.
 
-Feature areas add sub-commands through small modules listed in ``COMMAND_MODULES``; each
-exposes ``register(subparsers)`` and keeps its heavy imports inside the handlers, so
-``edge-agent config check`` never loads pymodbus, OpenCV or onnxruntime.
+Sub-commands come from small modules listed in ``COMMAND_MODULES``: the core ones here,
+then each kind's CLI module from the kinds table (agent/kinds.py). Every such module, and
+every module it nests, has one hook, ``register(subparsers)``, and keeps its heavy
+imports inside the handlers, so ``edge-agent config check`` never loads pymodbus, OpenCV
+or onnxruntime. Exit codes are in agent/commands/common.py: 0 ok, 1 runtime failure,
+2 usage or config error.
 """
 
 from __future__ import annotations
@@ -13,25 +16,20 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
+from agent.kinds import command_modules
 
 # Modules contributing sub-commands: each defines register(subparsers) -> None.
 COMMAND_MODULES: tuple[str, ...] = (
-    "agent.commands.modbus",
-    "agent.commands.simulate",
     "agent.commands.core",
-    "agent.commands.vision",
-    "agent.commands.camera",
+    "agent.commands.simulate",
+    *command_modules(),
 )
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edge-agent",
-        description="Community edge-gateway agent: elevators, vital signs, e-bike parking.",
+        description="Community edge-gateway agent: elevators, e-bike parking, store-and-forward.",
     )
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

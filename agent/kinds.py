@@ -50,7 +50,7 @@ KINDS: tuple[Kind, ...] = (
         config=ModbusConfig,
         driver="drivers.modbus.driver:ModbusDriver",
         cli="agent.commands.modbus",
-        simulator="agent.commands.modbus",
+        simulator="agent.commands.modbus_simulate",
         extra="modbus",
         check="drivers.modbus.check:check_modbus",
     ),

@@ -1,5 +1,7 @@
-"""The ``camera`` command group: installer tools for cameras and their zones.
+"""The ``camera`` command group: installer tools for cameras, their zones and the detector.
 
+``camera detect`` (agent/commands/camera_detect.py) runs the detector on still images,
+``camera replay`` (agent/commands/camera_replay.py) explains a recorded clip, and
 ``edge-agent camera snapshot --config C --camera NAME --out FILE.jpg`` grabs the current
 frame of a configured camera, draws its zones (outline, id and kind) and saves it, so an
 installer can check that each zone covers the floor where bikes must not stand: a bike
@@ -14,20 +16,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
+from agent.commands import camera_detect, camera_replay
+from agent.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_config, load_or_report
 
 
 def register(sub: Any) -> None:
-    group = sub.add_parser("camera", help="camera installer tools (snapshot with zones)")
+    # "vision" was the detector tools' group before the two were merged; kept as an alias.
+    group = sub.add_parser(
+        "camera",
+        aliases=["vision"],
+        help="camera installer tools (snapshot with zones, detect, replay)",
+    )
     csub = group.add_subparsers(dest="camera_command", metavar="ACTION", required=True)
+    camera_detect.register(csub)
+    camera_replay.register(csub)
     snap = csub.add_parser(
         "snapshot",
         help="save the current frame with the zones drawn",
         description="Grab one frame from a configured camera and draw its zones on it.",
     )
-    snap.add_argument("--config", "-c", required=True, help="YAML config file")
+    add_config(snap)
     snap.add_argument("--camera", required=True, help="name of the camera driver entry")
     snap.add_argument("--out", required=True, help="JPEG file to write")
     snap.set_defaults(handler=_snapshot)
@@ -35,13 +43,8 @@ def register(sub: Any) -> None:
 
 def find_camera(config_path: str, name: str | None) -> Any:
     """The ``camera`` entry called ``name`` (or the only one); prints why not and returns None."""
-    from agent.config import ConfigError, load_config
-
-    try:
-        loaded = load_config(config_path, check_files=False)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+    loaded = load_or_report(config_path, check_files=False)
+    if loaded is None:
         return None
     from vision.config import CameraConfig
 

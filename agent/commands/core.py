@@ -1,99 +1,178 @@
-"""Core commands: ``run``, ``config check`` and ``buffer stats``."""
+"""Core commands: ``run``, ``config check`` and ``buffer stats|requeue-dead``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
+
+from agent.commands.common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_config,
+    add_json,
+    load_or_report,
+    print_json,
+    print_table,
+    report,
+)
 
 
 def register(sub: Any) -> None:
     run = sub.add_parser("run", help="run the agent in the foreground")
-    run.add_argument("--config", "-c", required=True, help="YAML config file")
+    add_config(run)
     run.set_defaults(handler=_run)
 
     config = sub.add_parser("config", help="work with config files")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    check = config_sub.add_parser("check", help="validate a config file (exit 0 valid, 2 not)")
-    check.add_argument("path", help="YAML config file")
+    check = config_sub.add_parser(
+        "check",
+        help="check a config as start-up would, devices aside (exit 0 ok, 2 not)",
+        description="Validate the file and run every start-up check that needs no device: "
+        "TLS files readable with safe modes, state directory writable, Modbus profiles and "
+        "rule keys, camera model files and their sha256.",
+    )
+    check.add_argument("path", nargs="?", metavar="FILE", help="YAML config (or --config)")
+    add_config(check, required=False)
+    check.add_argument(
+        "--user", metavar="NAME", help="judge file access as this user (e.g. edge-agent)"
+    )
     check.set_defaults(handler=_check)
 
     buffer = sub.add_parser("buffer", help="inspect the local outbox")
     buffer_sub = buffer.add_subparsers(dest="buffer_command", metavar="ACTION", required=True)
     stats = buffer_sub.add_parser("stats", help="pending, dead-lettered and dropped counts")
-    stats.add_argument("--config", "-c", required=True, help="YAML config file")
+    _outbox_args(stats)
+    add_json(stats)
     stats.set_defaults(handler=_stats)
     requeue = buffer_sub.add_parser(
         "requeue-dead", help="send dead-lettered events again (after fixing the broker ACL)"
     )
-    requeue.add_argument("--config", "-c", required=True, help="YAML config file")
+    _outbox_args(requeue)
+    add_json(requeue)
     requeue.set_defaults(handler=_requeue)
 
 
-def _load(path: str) -> Any:
-    from agent.config import ConfigError, load_config
-
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        return None
+def _outbox_args(p: argparse.ArgumentParser) -> None:
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", "-c", metavar="FILE", help="YAML config (its buffer section)")
+    where.add_argument("--db", metavar="PATH", help="the outbox file itself")
 
 
 def _check(args: argparse.Namespace) -> int:
-    loaded = _load(args.path)
+    if (args.path is None) == (args.config is None):
+        print("error: give the config file once: FILE or --config FILE", file=sys.stderr)
+        return EXIT_USAGE
+    path = args.path or args.config
+    loaded = load_or_report(path, user=args.user)
     if loaded is None:
-        return 2
+        return EXIT_USAGE
     cfg = loaded.config
     kinds = ", ".join(f"{d.name} ({d.kind})" for d in cfg.drivers) or "none"
-    print(f"{args.path}: OK — gateway {cfg.gateway.id}, drivers: {kinds}")
-    return 0
+    print(f"{path}: OK — gateway {cfg.gateway.id}, drivers: {kinds}")
+    return EXIT_OK
 
 
 def _run(args: argparse.Namespace) -> int:
     from agent.app import run_agent
     from agent.logs import setup_logging
 
-    loaded = _load(args.config)
+    # run_agent runs the start-up checks itself (the same ones as config check).
+    loaded = load_or_report(args.config, check_files=False)
     if loaded is None:
-        return 2
+        return EXIT_USAGE
     setup_logging(loaded.config.log_level)
     return asyncio.run(run_agent(loaded))
 
 
-def _with_outbox(args: argparse.Namespace, fn: Any) -> int:
+def _buffer_config(args: argparse.Namespace) -> Any:
+    """The outbox settings: from ``--db``, else the config's ``buffer`` section alone.
+
+    Only that section has to be valid: a crew inspecting the outbox of a gateway whose
+    config is broken elsewhere still gets its numbers.
+    """
+    from pydantic import ValidationError
+
+    from buffer.config import BufferConfig
+
+    if args.db:
+        return BufferConfig(path=Path(args.db))
+    from agent.config_yaml import ConfigError, load_yaml, read_bounded
+
+    try:
+        _, data = load_yaml(read_bounded(args.config).decode(errors="replace"), args.config)
+    except ConfigError as exc:
+        report(exc.issues)
+        return None
+    section = data.get("buffer") if isinstance(data, dict) else None
+    try:
+        return BufferConfig.model_validate(section)
+    except ValidationError as exc:
+        for e in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in ("buffer", *e["loc"]))
+            print(f"{args.config}: {where}: {e['msg']}", file=sys.stderr)
+        return None
+
+
+def _with_outbox(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) -> Any:
     from buffer.outbox import Outbox
 
-    loaded = _load(args.config)
-    if loaded is None:
-        return 2
+    cfg = _buffer_config(args)
+    if cfg is None:
+        return None
+    if not cfg.path.exists():
+        print(f"error: no outbox at {cfg.path}", file=sys.stderr)
+        return None
 
     async def go() -> Any:
-        outbox = Outbox(loaded.config.buffer, source=f"/edge/{loaded.config.gateway.id}/buffer")
+        outbox = Outbox(cfg, source="/edge/cli/buffer")
         await outbox.open()
         try:
             return await fn(outbox)
         finally:
             await outbox.close()
 
-    result = asyncio.run(go())
-    print(json.dumps(result, indent=2, sort_keys=True))
-    return 0
+    return asyncio.run(go())
+
+
+def _flatten(doc: dict[str, Any], prefix: str = "") -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            rows.extend(_flatten(value, f"{prefix}{key}."))
+        else:
+            rows.append({"key": f"{prefix}{key}", "value": value})
+    return rows
 
 
 def _stats(args: argparse.Namespace) -> int:
     async def fn(outbox: Any) -> dict[str, Any]:
         return asdict(await outbox.stats())
 
-    return _with_outbox(args, fn)
+    result = _with_outbox(args, fn)
+    if result is None:
+        return EXIT_FAILURE if args.db or args.config else EXIT_USAGE
+    if args.json:
+        print_json(result)
+    else:
+        print_table(_flatten(result), ("key", "value"))
+    return EXIT_OK
 
 
 def _requeue(args: argparse.Namespace) -> int:
     async def fn(outbox: Any) -> dict[str, Any]:
         return {"requeued": await outbox.requeue_dead()}
 
-    return _with_outbox(args, fn)
+    result = _with_outbox(args, fn)
+    if result is None:
+        return EXIT_FAILURE
+    if args.json:
+        print_json(result)
+    else:
+        print(f"{result['requeued']} dead-lettered event(s) queued again")
+    return EXIT_OK

@@ -1,6 +1,6 @@
-"""``edge-agent modbus probe|scan|profiles`` and ``edge-agent simulate elevator``.
+"""``edge-agent modbus probe|scan|profiles``: installer and crew tools, read-only.
 
-Installer and crew tools. ``probe`` prints raw registers beside every 32-bit reading in
+``probe`` prints raw registers beside every 32-bit reading in
 the four word/byte orders, which is how one finds byte order and address base on site
 (research anchors-gateways.md §7 item 6, Telegraf's troubleshooting advice §5.1).
 pymodbus is imported only inside the handlers, so other commands never load it.
@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+from agent.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_json, print_json
 
 
 def _int(text: str) -> int:
@@ -53,7 +53,7 @@ def register(sub: Any) -> None:
         "--modicon", action="store_true", help="--address is a 1-based Modicon reference"
     )
     probe.add_argument("--count", type=int, default=10, help="registers/bits (max 125/2000)")
-    probe.add_argument("--json", action="store_true", help="print one JSON document")
+    add_json(probe)
     probe.set_defaults(handler=probe_command)
 
     scan = msub.add_parser("scan", help="list unit ids that answer on a bus")
@@ -62,34 +62,13 @@ def register(sub: Any) -> None:
     scan.add_argument("--last", type=int, default=247)
     scan.add_argument("--table", choices=("holding", "input"), default="holding")
     scan.add_argument("--address", type=_int, default=0, help="register asked of each unit")
+    add_json(scan)
     scan.set_defaults(handler=scan_command, timeout_ms=100)
 
     profiles = msub.add_parser("profiles", help="list shipped profiles or check a profile file")
     profiles.add_argument("file", nargs="?", help="profile YAML to validate and plan")
+    add_json(profiles)
     profiles.set_defaults(handler=profiles_command)
-
-
-def register_simulator(simulate_sub: Any) -> None:
-    """Adds ``simulate elevator`` (called by agent.commands.simulate)."""
-    p = simulate_sub.add_parser(
-        "elevator", help="serve simulated elevators over Modbus TCP or RTU (for tests, demos)"
-    )
-    p.add_argument("--profile", default="gb-monitor-box", help="shipped profile or YAML path")
-    p.add_argument(
-        "--unit", action="append", default=[], metavar="ID=SCENARIO",
-        help="a unit id and its scenario, repeatable (default 1=normal)",
-    )  # fmt: skip
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--host", default="127.0.0.1", help="TCP bind address")
-    where.add_argument("--serial", metavar="PORT", help="serve RTU on this serial port")
-    where.add_argument("--pty", action="store_true", help="serve RTU on a new pseudo-terminal")
-    p.add_argument("--port", type=int, default=5020, help="TCP port (0 = any free port)")
-    p.add_argument("--baudrate", type=int, default=9600)
-    p.add_argument("--speed", type=float, default=1.0, help="time compression factor")
-    p.add_argument("--seed", type=int, default=1, help="traffic pattern seed")
-    p.add_argument("--duration", type=float, default=0.0, help="stop after N s (0 = never)")
-    p.add_argument("--list-scenarios", action="store_true", help="list scenarios and exit")
-    p.set_defaults(handler=simulate_elevator_command)
 
 
 def _link(args: argparse.Namespace) -> Any:
@@ -165,16 +144,19 @@ def probe_command(args: argparse.Namespace) -> int:
         print(f"{r['address']:>6} {r['hex']:>7} {r['modicon']:>7} {r['value']:>6} "
               f"{r['i16']:>7} {r['word']:>7}  {r['bits']}")  # fmt: skip
     if pairs:
-        print("\n32-bit readings of each register pair (u32 / i32 / f32):")
-        print(f"{'addr':>6}  " + "  ".join(f"{o:<36}" for o in ORDERS))
-        for pair in pairs:
-            cells = []
-            for o in ORDERS:
-                v = pair[o]
-                f = "nan" if v["f32"] is None else f"{v['f32']:.6g}"
-                cells.append(f"{v['u32']:>10} {v['i32']:>11} {f:>12}")
-            print(f"{address + pair['offset']:>6}  " + "  ".join(cells))
+        _print_pairs(address, pairs, ORDERS)
     return EXIT_OK
+
+
+def _print_pairs(address: int, pairs: list[dict[str, Any]], orders: tuple[str, ...]) -> None:
+    """One line per register pair and word/byte order: fits an 80-column terminal."""
+    print("\n32-bit readings of each register pair:")
+    print(f"{'addr':>6} {'order':<5} {'u32':>10} {'i32':>11} {'f32':>14}")
+    for pair in pairs:
+        for o in orders:
+            v = pair[o]
+            f = "nan" if v["f32"] is None else f"{v['f32']:.6g}"
+            print(f"{address + pair['offset']:>6} {o:<5} {v['u32']:>10} {v['i32']:>11} {f:>14}")
 
 
 def scan_command(args: argparse.Namespace) -> int:
@@ -190,6 +172,7 @@ def scan_command(args: argparse.Namespace) -> int:
         try:
             await link.connect()
             for unit in range(args.first, args.last + 1):
+                _progress(unit, args, len(found))
                 try:
                     await link.read(unit, args.table, args.address, 1)
                     found.append((unit, "ok"))
@@ -206,10 +189,29 @@ def scan_command(args: argparse.Namespace) -> int:
     except BusUnavailableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    for unit, how in found:
-        print(f"unit {unit}: {how}")
-    print(f"{len(found)} unit(s) answered between {args.first} and {args.last}")
+    finally:
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+    if args.json:
+        print_json({"first": args.first, "last": args.last,
+                    "units": [{"unit": u, "answer": how} for u, how in found]})  # fmt: skip
+    else:
+        for unit, how in found:
+            print(f"unit {unit}: {how}")
+        print(f"{len(found)} unit(s) answered between {args.first} and {args.last}")
     return EXIT_OK if found else EXIT_FAILURE
+
+
+def _progress(unit: int, args: argparse.Namespace, answered: int) -> None:
+    """Where the scan is, on stderr (it takes ~25 s over 247 units at 100 ms each)."""
+    total = args.last - args.first + 1
+    done = unit - args.first
+    if sys.stderr.isatty():
+        print(f"\rscanning unit {unit} ({done}/{total}, {answered} answered)", end="",
+              file=sys.stderr, flush=True)  # fmt: skip
+    elif done % 16 == 0:
+        print(f"scanning units {unit}..{min(unit + 15, args.last)} of {args.first}..{args.last}",
+              file=sys.stderr, flush=True)  # fmt: skip
 
 
 def profiles_command(args: argparse.Namespace) -> int:
@@ -218,88 +220,20 @@ def profiles_command(args: argparse.Namespace) -> int:
 
     names = [args.file] if args.file else shipped_profiles()
     code = EXIT_OK
+    rows: list[dict[str, Any]] = []
     for name in names:
         try:
             profile = load_profile(name)
         except ProfileError as exc:
             print(exc, file=sys.stderr)
-            code = EXIT_FAILURE
+            code = EXIT_USAGE  # a profile that does not validate is a config error
             continue
-        print(f"{profile.name}: {profile.title}\n  plan: {describe(plan_profile(profile))}")
+        rows.append(
+            {"name": profile.name, "title": profile.title, "plan": describe(plan_profile(profile))}
+        )
+    if args.json:
+        print_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['name']}: {r['title']}\n  plan: {r['plan']}")
     return code
-
-
-def _units(specs: list[str]) -> list[tuple[int, str]] | str:
-    from drivers.modbus.simulator.scenarios import SCENARIOS
-
-    out: list[tuple[int, str]] = []
-    for spec in specs or ["1=normal"]:
-        unit, _, scenario = spec.partition("=")
-        if not unit.isdigit() or not 1 <= int(unit) <= 247:
-            return f"bad --unit {spec!r}: expected ID=SCENARIO with ID 1..247"
-        if scenario not in SCENARIOS:
-            return f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}"
-        out.append((int(unit), scenario))
-    return out
-
-
-def simulate_elevator_command(args: argparse.Namespace) -> int:
-    from drivers.modbus.profile import ProfileError, load_profile
-    from drivers.modbus.simulator.scenarios import SCENARIOS
-    from drivers.modbus.simulator.server import (
-        SimulatedDevice,
-        start_rtu,
-        start_rtu_pty,
-        start_tcp,
-    )
-    from drivers.modbus.simulator.state_machine import ElevatorModel
-
-    if args.list_scenarios:
-        for s in SCENARIOS.values():
-            print(f"{s.name:<28} {s.description}")
-        return EXIT_OK
-    units = _units(args.unit)
-    if isinstance(units, str):
-        print(f"error: {units}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        profile = load_profile(args.profile)
-    except ProfileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-
-    async def serve() -> None:
-        devices = [
-            SimulatedDevice(
-                unit,
-                profile,
-                ElevatorModel(SCENARIOS[name], seed=args.seed + unit),
-                speed=args.speed,
-            )
-            for unit, name in units
-        ]
-        if args.pty:
-            running = await start_rtu_pty(devices)
-            where = f"RTU on {running.path} (open this path as the serial port)"
-        elif args.serial:
-            running = await start_rtu(devices, args.serial, args.baudrate)
-            where = f"RTU on {args.serial} at {args.baudrate} baud"
-        else:
-            running = await start_tcp(devices, args.host, args.port)
-            where = f"TCP on {args.host}:{running.port}"
-        listing = ", ".join(f"unit {u}={n}" for u, n in units)
-        print(f"simulating {profile.name} ({listing}) {where}, speed x{args.speed}", flush=True)
-        try:
-            if args.duration > 0:
-                await asyncio.sleep(args.duration)
-            else:
-                await asyncio.Event().wait()
-        finally:
-            await running.stop()
-
-    try:
-        asyncio.run(serve())
-    except (OSError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    return EXIT_OK

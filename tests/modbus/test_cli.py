@@ -179,7 +179,7 @@ def test_profiles_lists_and_checks(tmp_path, capsys: pytest.CaptureFixture[str])
     assert "inovance-nice3000plus" in capsys.readouterr().out
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nprovenance: x\npoints:\n  - {key: a, address: 1, access: write}\n")
-    assert main(["modbus", "profiles", str(bad)]) == 1
+    assert main(["modbus", "profiles", str(bad)]) == 2  # config error, as config check
     assert "GB/T 42616" in capsys.readouterr().err
 
 

@@ -16,7 +16,7 @@ from tests.spine.agentproc import AgentProcess, synthetic, write_config
 
 def buffer_stats(config: Path) -> dict:
     out = subprocess.run(
-        [sys.executable, "-m", "agent", "buffer", "stats", "--config", str(config)],
+        [sys.executable, "-m", "agent", "buffer", "stats", "--json", "--config", str(config)],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -1,10 +1,10 @@
-"""``edge-agent vision replay CLIP --config C [--camera NAME]``: explain a recorded clip.
+"""``edge-agent camera replay CLIP --config C [--camera NAME]``: explain a recorded clip.
 
 Runs the clip through the camera's full logic (sampling, detector, zones, dwell engine)
 in simulated time - the clip's own timestamps, not the wall clock - and prints every
 decision with its reason: why an alert was raised, or why it was not (too short, attended,
-outside every zone, moving through, schedule off). Installed into the ``vision`` group by
-``agent.commands.vision`` through :func:`register_into`. Heavy imports stay in the handler.
+outside every zone, moving through, schedule off). Registered into the ``camera`` group by
+agent/commands/camera.py (``vision replay`` is kept as an alias). Heavy imports stay in the handler.
 """
 
 from __future__ import annotations
@@ -15,21 +15,19 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
+from agent.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_config
 
 
-def register_into(vsub: Any) -> None:
-    """Add ``replay`` to the ``vision`` group's subparsers object."""
-    replay = vsub.add_parser(
+def register(csub: Any) -> None:
+    """Add ``replay`` to the ``camera`` group's subparsers object."""
+    replay = csub.add_parser(
         "replay",
         help="run a recorded clip through the parking logic and explain each decision",
         description="Replay a video file through a configured camera's sampling, detector, "
         "zones and dwell engine in clip time, printing every decision with its reason.",
     )
     replay.add_argument("clip", help="video file (e.g. an export from the camera or NVR)")
-    replay.add_argument("--config", "-c", required=True, help="YAML config file")
+    add_config(replay)
     replay.add_argument("--camera", help="camera entry to use (default: the only one)")
     replay.add_argument(
         "--start",

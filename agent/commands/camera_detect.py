@@ -1,6 +1,6 @@
-"""The ``vision`` command group: installer tools for the camera detector.
+"""``edge-agent camera detect``: the camera detector on still images, for installers.
 
-``edge-agent vision detect --model PATH [--sha256 HEX] IMAGE... [--json]`` runs the detector
+``edge-agent camera detect --model PATH [--sha256 HEX] IMAGE... [--json]`` runs the detector
 on still images. With ``--json`` it prints ONE JSON array on stdout, one object per image in
 argument order::
 
@@ -20,12 +20,8 @@ were given: when it is omitted the file is hashed, a warning naming the hash is 
 stderr ("UNVERIFIED"), and detection runs. When it is given and does not match, nothing
 runs and the exit code is 1.
 
-Extending the group: other feature areas add sub-commands to ``vision`` by defining
-``register_into(vsub)`` in their own module (``vision replay`` goes in
-``agent/commands/vision_tools.py``), which :func:`register` below then calls with a plain
-import; ``vsub`` is the group's ``add_subparsers()`` object. :func:`vision_subcommands` returns
-that object for callers that build the group themselves. Heavy imports (OpenCV,
-onnxruntime) happen inside handlers only.
+Registered into the ``camera`` group by agent/commands/camera.py (``vision detect`` is
+kept as an alias). Heavy imports (OpenCV, onnxruntime) happen inside the handler only.
 """
 
 from __future__ import annotations
@@ -36,27 +32,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.commands import vision_tools
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
+from agent.commands.common import EXIT_FAILURE, EXIT_OK
 
 
-def register(sub: Any) -> None:
-    """Add the ``vision`` group and its sub-commands to the top-level subparsers."""
-    vsub = vision_subcommands(sub)
-    _register_detect(vsub)
-    vision_tools.register_into(vsub)  # vision replay
-
-
-def vision_subcommands(sub: Any) -> Any:
-    """Create the ``vision`` group and return its subparsers object (``vsub``)."""
-    group = sub.add_parser("vision", help="camera detector tools (detect on images, ...)")
-    return group.add_subparsers(dest="vision_command", metavar="ACTION", required=True)
-
-
-def _register_detect(vsub: Any) -> None:
-    detect = vsub.add_parser(
+def register(csub: Any) -> None:
+    """Add ``detect`` to the ``camera`` group's subparsers object."""
+    detect = csub.add_parser(
         "detect",
         help="run the two-wheeler detector on image files",
         description="Run the ONNX detector on image files and print what it finds.",
