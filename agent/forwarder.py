@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
 import time
 from collections import deque
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from agent.backoff import full_jitter
 from agent.config import MqttConfig
 from agent.events import Event, Priority, Severity
+from agent.tls import build_tls_context
 from buffer.outbox import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -235,18 +235,6 @@ class _Publisher:
                         raise NegativeAck(failed)
                     return
             await self.wait_results(len(self.results) + 1, timeout)
-
-
-def build_tls_context(cfg: MqttConfig) -> ssl.SSLContext | None:
-    """A verifying client context with our certificate; ``None`` only when insecure."""
-    if cfg.tls is None:
-        return None
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(cfg.tls.ca))
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.check_hostname = True
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_cert_chain(str(cfg.tls.cert), str(cfg.tls.key))
-    return ctx
 
 
 class Forwarder:
