@@ -19,8 +19,10 @@ from drivers.modbus.taxonomy import KINDS
 
 
 def _suggest(word: str, known: Iterable[str]) -> str:
-    match = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    """Closest known key, ignoring case (fault keys are ENTRAP_LEVEL, not entrap_level)."""
+    by_lower = {k.lower(): k for k in known}
+    match = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean {by_lower[match[0]]!r}?)" if match else ""
 
 
 def _profile_ref(ref: str, cwd: Path) -> str:

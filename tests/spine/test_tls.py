@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.broker import Mosquitto, Subscriber, free_port
@@ -14,8 +16,8 @@ def openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
-def make_pki(d: Path, prefix: str = "") -> None:
-    """A CA, a server cert for 127.0.0.1 and a client cert whose CN is the gateway id."""
+def make_pki(d: Path, prefix: str = "", server_san: str = "IP:127.0.0.1,DNS:localhost") -> None:
+    """A CA, a server cert for ``server_san`` and a client cert whose CN is the gateway id."""
     openssl(
         "req",
         "-x509",
@@ -33,7 +35,7 @@ def make_pki(d: Path, prefix: str = "") -> None:
         cwd=d,
     )
     for name, cn, ext in (
-        ("server", "localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+        ("server", "localhost", f"subjectAltName={server_san}"),
         ("client", "gw-0001", "basicConstraints=CA:FALSE"),
     ):
         openssl(
@@ -160,3 +162,57 @@ def test_certificate_from_another_ca_is_refused_and_never_downgrades(tmp_path: P
         sub.close()
         broker.stop()
     assert "PRIVATE KEY" not in agent.log()
+
+
+def test_server_name_verifies_a_certificate_that_names_only_that_host(tmp_path: Path) -> None:
+    """The broker is dialled by address; its certificate names only broker.test."""
+    make_pki(tmp_path, server_san="DNS:broker.test")
+    broker, tls_port = tls_broker(tmp_path)
+    sub = Subscriber(broker.port)
+    # Without server_name, 127.0.0.1 does not match the certificate: refused.
+    refused = AgentProcess(
+        write_config(
+            tmp_path / "plain.yaml",
+            port=tls_port,
+            buffer=tmp_path / "refused" / "b0.db",
+            gateway="gw-0009",
+            mqtt=tls_mqtt(tmp_path, tls_port),
+            drivers=[synthetic(10, 100)],
+        ),
+        tmp_path / "refused.log",
+    ).start()
+    named_mqtt = tls_mqtt(tmp_path, tls_port)
+    named_mqtt["tls"]["server_name"] = "broker.test"
+    named = AgentProcess(
+        write_config(
+            tmp_path / "named.yaml",
+            port=tls_port,
+            buffer=tmp_path / "b1.db",
+            mqtt=named_mqtt,
+            drivers=[synthetic(20, 200)],
+        ),
+        tmp_path / "named.log",
+    ).start()
+    try:
+        assert sub.wait(
+            lambda s: len([e for e in s.events() if e["type"] == "synthetic.sample"]) == 20, 30
+        ), named.log()
+        # Positive signal for the refusal: the uplink reported down with a verify error.
+        assert wait_for(lambda: "is down" in refused.log(), 30), refused.log()
+        assert "certificate verify failed" in refused.log() or "mismatch" in refused.log()
+        sources = {e["source"] for e in sub.events() if e["type"] == "synthetic.sample"}
+        assert all(src.startswith("/edge/gw-0001/") for src in sources)
+    finally:
+        refused.terminate()
+        named.terminate()
+        sub.close()
+        broker.stop()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
