@@ -59,37 +59,19 @@ def run(quick: bool) -> dict[str, Any]:
     import cv2
     import numpy as np
 
-    from vision.config import ZoneConfig
     from vision.detector import Detector
     from vision.model_config import ModelConfig
     from vision.tracker import Tracker
     from vision.types import PERSON, TWO_WHEELER
-    from vision.zones import Zone, normalise_box
+    from vision.zones import normalise_box
 
     shared = _shared()
     config = ModelConfig(path=shared / "models" / "yolox_nano.onnx", sha256=MODEL_SHA256)
     detector = Detector(config)
     session = detector.session
 
-    # Camera-like frames: every test photo at 640 px wide, JPEG in memory.
-    frames: list[bytes] = []
-    for image_path in sorted((shared / "testdata" / "images").iterdir()):
-        image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
-        if image is None:
-            continue
-        h, w = image.shape[:2]
-        size = (FRAME_WIDTH, round(h * FRAME_WIDTH / w))
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        ok, jpeg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
-        assert ok
-        frames.append(jpeg.tobytes())
-
-    zones = [
-        Zone(
-            ZoneConfig(id="left", kind="corridor", polygon=[(0, 0.5), (0.5, 0.5), (0.5, 1), (0, 1)])
-        ),
-        Zone(ZoneConfig(id="right", kind="exit", polygon=[(0.5, 0.4), (1, 0.4), (1, 1), (0.5, 1)])),
-    ]
+    frames = _frames(shared)
+    zones = _zones()
     tracker = Tracker()
     warmup, count = (5, 40) if quick else (20, 300)
     feeds = {"images": session.get_inputs()[0].name}
@@ -138,16 +120,22 @@ def run(quick: bool) -> dict[str, Any]:
     med = {name: statistics.median(values) for name, values in times.items()}
 
     # Phase 2: load. Only the full path, back to back: CPU time per frame and cores used.
-    cpu0, wall0 = os.times(), time.perf_counter()
-    for i in range(count):
-        now += 1.0
-        full_path(frames[i % len(frames)], now, None)
-    cpu1, wall1 = os.times(), time.perf_counter()
-    cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
-    wall_s = wall1 - wall0
+    cpu_s, wall_s = _load_phase(full_path, frames, count, now)
+    rss = _rss_mb()
+    return _summary(med, config.threads, count, cpu_s, wall_s, rss, rss_before)
+
+
+def _summary(
+    med: dict[str, float],
+    threads: int,
+    count: int,
+    cpu_s: float,
+    wall_s: float,
+    rss: float,
+    rss_before: float,
+) -> dict[str, Any]:
     cpu_ms_per_frame = cpu_s * 1000 / count
     ncpu = os.cpu_count() or 1
-    rss = _rss_mb()
 
     ratio = med["full"] / med["bare"]
     ratio_detector = med["detector"] / med["bare"]
@@ -159,7 +147,7 @@ def run(quick: bool) -> dict[str, Any]:
         "full_path_ms": round(med["full"], 3),
         "detector_path_ms": round(med["detector"], 3),
         "stage_ms": {name: round(med[name], 3) for name in STAGES},
-        "threads": config.threads,
+        "threads": threads,
         "frames": count,
         "frame_size": "640 px wide, JPEG q85, from the shared test photos",
         "cameras_at_1hz": round(1000 / med["full"], 1),
@@ -172,6 +160,51 @@ def run(quick: bool) -> dict[str, Any]:
         "rss_before_vision_mb": round(rss_before, 1),
         "target_rss_mb": TARGET_RSS_MB,
     }
+    result["targets_missed"] = _missed(ratio, ratio_detector, rss)
+    return result
+
+
+def _frames(shared: Path) -> list[bytes]:
+    """Camera-like frames: every test photo at 640 px wide, JPEG in memory."""
+    import cv2
+
+    frames: list[bytes] = []
+    for image_path in sorted((shared / "testdata" / "images").iterdir()):
+        image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
+        if image is None:
+            continue
+        h, w = image.shape[:2]
+        size = (FRAME_WIDTH, round(h * FRAME_WIDTH / w))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        ok, jpeg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        assert ok
+        frames.append(jpeg.tobytes())
+    return frames
+
+
+def _zones() -> list[Any]:
+    from vision.config import ZoneConfig
+    from vision.zones import Zone
+
+    return [
+        Zone(
+            ZoneConfig(id="left", kind="corridor", polygon=[(0, 0.5), (0.5, 0.5), (0.5, 1), (0, 1)])
+        ),
+        Zone(ZoneConfig(id="right", kind="exit", polygon=[(0.5, 0.4), (1, 0.4), (1, 1), (0.5, 1)])),
+    ]
+
+
+def _load_phase(full_path: Any, frames: list[bytes], count: int, now: float) -> tuple[float, float]:
+    """Only the full path, back to back: (CPU seconds, wall seconds)."""
+    cpu0, wall0 = os.times(), time.perf_counter()
+    for i in range(count):
+        now += 1.0
+        full_path(frames[i % len(frames)], now, None)
+    cpu1, wall1 = os.times(), time.perf_counter()
+    return (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system), wall1 - wall0
+
+
+def _missed(ratio: float, ratio_detector: float, rss: float) -> list[str]:
     missed = []
     if ratio > TARGET_RATIO:
         missed.append(f"ratio {ratio:.2f} > {TARGET_RATIO} (with JPEG decode)")
@@ -179,8 +212,7 @@ def run(quick: bool) -> dict[str, Any]:
         missed.append(f"ratio_detector {ratio_detector:.2f} > {TARGET_RATIO}")
     if rss > TARGET_RSS_MB:
         missed.append(f"rss {rss:.0f} MB > {TARGET_RSS_MB:.0f} MB")
-    result["targets_missed"] = missed
-    return result
+    return missed
 
 
 def results_section(result: dict[str, Any]) -> str:

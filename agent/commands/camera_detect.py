@@ -73,17 +73,17 @@ def _parse_roi(text: str) -> tuple[int, int, int, int]:
     return x1, y1, x2, y2
 
 
-def _detect(args: argparse.Namespace) -> int:
+def _load_detector(args: argparse.Namespace) -> Any:
+    """The detector for ``--model`` (hashing it when ``--sha256`` is absent); None on error."""
     from vision.detector import Detector, ModelVerificationError, file_sha256
     from vision.model_config import ModelConfig
-    from vision.preprocess import read_image
 
     model = Path(args.model)
     expected = args.sha256.lower() if args.sha256 else None
     if expected is None:
         if not model.is_file():
             print(f"error: model file not found: {model}", file=sys.stderr)
-            return EXIT_FAILURE
+            return None
         expected = file_sha256(model)
         print(
             f"warning: model {model} is UNVERIFIED (no --sha256); its sha256 is {expected}. "
@@ -96,15 +96,20 @@ def _detect(args: argparse.Namespace) -> int:
     if args.threads is not None:
         overrides["threads"] = args.threads
     try:
-        config = ModelConfig(path=model, sha256=expected, **overrides)
-        detector = Detector(config)
+        return Detector(ModelConfig(path=model, sha256=expected, **overrides))
     except ModelVerificationError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
     except ValueError as exc:  # pydantic ValidationError: a bad --sha256, --score, ...
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+    return None
 
+
+def _detect(args: argparse.Namespace) -> int:
+    from vision.preprocess import read_image
+
+    detector = _load_detector(args)
+    if detector is None:
+        return EXIT_FAILURE
     code = EXIT_OK
     results: list[dict[str, Any]] = []
     for name in args.images:

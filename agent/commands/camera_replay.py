@@ -38,63 +38,47 @@ def register(csub: Any) -> None:
     replay.set_defaults(handler=_replay)
 
 
-def _replay(args: argparse.Namespace) -> int:
-    from agent.commands.camera import find_camera
-
-    cam = find_camera(args.config, args.camera)
-    if cam is None:
-        return EXIT_USAGE
-    start = datetime.now(UTC)
-    if args.start:
-        try:
-            start = datetime.fromisoformat(args.start)
-        except ValueError:
-            print(f"error: --start {args.start!r} is not an ISO 8601 time", file=sys.stderr)
-            return EXIT_USAGE
-        if start.tzinfo is None:
-            start = start.astimezone()  # a naive time is the host's local time
-
-    from vision.detector import Detector, ModelVerificationError
-    from vision.dwell import Decision, DecisionKind
-    from vision.replay import format_decision, format_open, replay_clip
-
+def _start_time(text: str | None) -> datetime | None:
+    """The clip's first-frame wall time (default now); ``None`` after reporting a bad one."""
+    if not text:
+        return datetime.now(UTC)
     try:
-        detector = Detector(cam.model)
-    except ModelVerificationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        start = datetime.fromisoformat(text)
+    except ValueError:
+        print(f"error: --start {text!r} is not an ISO 8601 time", file=sys.stderr)
+        return None
+    # A naive time is the host's local time.
+    return start if start.tzinfo is not None else start.astimezone()
 
-    def show(d: Decision) -> None:
-        if args.json:
-            doc: dict[str, Any] = {
-                "t": round(d.t, 2),
-                "time": d.wall.isoformat(),
-                "decision": d.kind.value,
-                "zone": d.zone,
-                "candidate": d.candidate,
-                "reason": d.reason,
-            }
-            if d.facts:
-                doc["facts"] = d.facts
-            print(json.dumps(doc), flush=True)
-        else:
-            print(format_decision(d), flush=True)
 
-    if not args.json:
-        print(f"camera {cam.name}: {len(cam.zones)} zone(s)")
-        for z in cam.zones:
-            print(
-                f"  zone {z.id} ({z.kind}): grace {z.grace_s:g} s, gap tolerance "
-                f"{z.gap_tolerance_s:g} s" + (", scheduled" if z.schedules else "")
-            )
-        print(f"replaying {args.clip} in clip time")
-    try:
-        result = replay_clip(args.clip, cam, detector, start_wall=start, on_decision=show)
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    if args.json:
-        return EXIT_OK
+def _decision_json(d: Any) -> str:
+    doc: dict[str, Any] = {
+        "t": round(d.t, 2),
+        "time": d.wall.isoformat(),
+        "decision": d.kind.value,
+        "zone": d.zone,
+        "candidate": d.candidate,
+        "reason": d.reason,
+    }
+    if d.facts:
+        doc["facts"] = d.facts
+    return json.dumps(doc)
+
+
+def _print_header(cam: Any, clip: str) -> None:
+    print(f"camera {cam.name}: {len(cam.zones)} zone(s)")
+    for z in cam.zones:
+        print(
+            f"  zone {z.id} ({z.kind}): grace {z.grace_s:g} s, gap tolerance "
+            f"{z.gap_tolerance_s:g} s" + (", scheduled" if z.schedules else "")
+        )
+    print(f"replaying {clip} in clip time")
+
+
+def _print_summary(result: Any, cam: Any) -> None:
+    from vision.dwell import DecisionKind
+    from vision.replay import format_open
+
     started = len(result.of(DecisionKind.VIOLATION_STARTED))
     cleared = len(result.of(DecisionKind.CLEARED))
     print(
@@ -107,4 +91,38 @@ def _replay(args: argparse.Namespace) -> int:
             print(format_open(cand, cam.zone(cand.zone_id).grace_s))
     elif started == 0:
         print("no violation: see the reasons above (nothing in a zone long enough)")
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from agent.commands.camera import find_camera
+
+    cam = find_camera(args.config, args.camera)
+    if cam is None:
+        return EXIT_USAGE
+    start = _start_time(args.start)
+    if start is None:
+        return EXIT_USAGE
+
+    from vision.detector import Detector, ModelVerificationError
+    from vision.dwell import Decision
+    from vision.replay import format_decision, replay_clip
+
+    try:
+        detector = Detector(cam.model)
+    except ModelVerificationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+    def show(d: Decision) -> None:
+        print(_decision_json(d) if args.json else format_decision(d), flush=True)
+
+    if not args.json:
+        _print_header(cam, args.clip)
+    try:
+        result = replay_clip(args.clip, cam, detector, start_wall=start, on_decision=show)
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    if not args.json:
+        _print_summary(result, cam)
     return EXIT_OK

@@ -36,9 +36,13 @@ def write_config(
     drivers: list[dict[str, Any]],
     gateway: str = "gw-0001",
     mqtt: dict[str, Any] | None = None,
-    buffer_extra: dict[str, Any] | None = None,
-    extra: dict[str, Any] | None = None,
+    **sections: dict[str, Any] | None,
 ) -> Path:
+    """``buffer_extra`` adds keys to the buffer section, ``extra`` adds top-level keys."""
+    buffer_extra = sections.pop("buffer_extra", None)
+    extra = sections.pop("extra", None)
+    if sections:
+        raise TypeError(f"write_config: unknown arguments {sorted(sections)}")
     doc: dict[str, Any] = {
         "gateway": {"id": gateway, "site": "test-site"},
         "mqtt": mqtt

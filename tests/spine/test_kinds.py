@@ -81,9 +81,9 @@ def test_everything_is_derived_from_the_table() -> None:
     from agent.commands.simulate import SIMULATOR_MODULES
     from agent.config import known_kinds
 
-    assert sorted(by_name()) == known_kinds() == sorted(DRIVERS)
+    assert known_kinds() == sorted(by_name()) == sorted(DRIVERS)
     assert set(command_modules()) <= set(COMMAND_MODULES)
-    assert SIMULATOR_MODULES == simulator_modules()
+    assert simulator_modules() == SIMULATOR_MODULES
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     for kind in KINDS:
         assert kind.extra is None or kind.extra in project["optional-dependencies"]
