@@ -1,9 +1,15 @@
-"""Shared fixtures: where ../shared lives, and a clean state directory."""
+"""Shared fixtures: where ../shared lives, and a guard against leaked tasks/threads/fds."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,3 +27,88 @@ def shared_dir() -> Path:
     if not (path / "models").is_dir():
         pytest.fail(f"shared data not found at {path}; set EDGE_AGENT_SHARED")
     return path
+
+
+# ---------------------------------------------------------------------------------------
+# Leak guard: a test that leaves asyncio tasks, threads or file descriptors behind fails.
+# Like pymodbus's own suite: compare before/after, after a short grace for clean-ups that
+# finish asynchronously (a thread joining, a socket closed by a finaliser).
+
+GRACE_S = 2.0
+# Threads that live for the process by design, started on first use by libraries.
+LONG_LIVED_THREADS = (
+    "pydevd.",  # debugger, when attached
+    "ThreadPoolExecutor-",  # concurrent.futures' shared pools used by libraries
+)
+# Files libraries open on import and keep for the process (onnxruntime's telemetry db).
+LONG_LIVED_FDS = ("/.onnxruntime/",)
+
+
+def _fds() -> dict[int, str]:
+    out: dict[int, str] = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            out[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue  # the fd listdir itself used
+    return out
+
+
+def _threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.is_alive()}
+
+
+def _settled(check: Callable[[], list[str]]) -> list[str]:
+    deadline = time.monotonic() + GRACE_S
+    while True:
+        gc.collect()
+        found = check()
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    gc.collect()
+    fds_before = _fds()
+    threads_before = _threads()
+    leaked_tasks: list[str] = []
+    real_run = asyncio.run
+
+    async def checked(main: Coroutine[Any, Any, Any]) -> Any:
+        result = await main
+        # What the coroutine left running; asyncio.run would cancel it silently.
+        others = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+        if others:
+            _, pending = await asyncio.wait(others, timeout=GRACE_S)
+            leaked_tasks.extend(repr(t) for t in pending)
+        return result
+
+    def run(main: Coroutine[Any, Any, Any], **kwargs: Any) -> Any:
+        return real_run(checked(main), **kwargs)
+
+    monkeypatch.setattr(asyncio, "run", run)
+    yield
+    monkeypatch.undo()
+
+    def new_threads() -> list[str]:
+        return [
+            repr(t)
+            for t in _threads() - threads_before
+            if not t.name.startswith(LONG_LIVED_THREADS)
+        ]
+
+    def new_fds() -> list[str]:
+        now = _fds()
+        return [
+            f"fd {fd} -> {now[fd]}"
+            for fd in sorted(set(now) - set(fds_before))
+            if not any(p in now[fd] for p in LONG_LIVED_FDS)
+        ]
+
+    problems = [f"task left running: {t}" for t in leaked_tasks]
+    problems += [f"thread left running: {t}" for t in _settled(new_threads)]
+    problems += [f"file descriptor left open: {f}" for f in _settled(new_fds)]
+    if problems:
+        pytest.fail("test leaked:\n  " + "\n  ".join(problems), pytrace=False)
