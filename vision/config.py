@@ -12,9 +12,9 @@ import re
 from datetime import time as dtime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from agent.driver import DriverConfigBase
+from agent.driver import DriverConfigBase, StrictModel
 from vision.model_config import ModelConfig
 
 ZoneKind = Literal[
@@ -45,8 +45,7 @@ _DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel  # the one strict base (agent/driver.py)
 
 
 def _orientation(a: Point, b: Point, c: Point) -> float:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from agent.driver import StrictModel
 from drivers.modbus.taxonomy import FAULT_KEYS
 
 Table = Literal["coil", "discrete_input", "holding", "input"]
@@ -43,8 +44,7 @@ class ProfileError(ValueError):
     """A profile file is missing, not YAML, or does not validate."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel  # the one strict base (agent/driver.py)
 
 
 def parse_modicon(text: str | int) -> tuple[str, int]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from agent.driver import DriverContext, EventSink
 from agent.events import Event, Priority, Severity
+from agent.state_file import write_atomic
 from drivers.synthetic.config import SyntheticConfig
 
 _BATCH = 64  # events awaited together; keeps high rates possible with group commit
@@ -36,9 +37,8 @@ class SyntheticDriver:
             return 0
 
     def _save_next(self, value: int) -> None:
-        tmp = self._state_file.with_suffix(".tmp")
-        tmp.write_text(str(value))
-        tmp.replace(self._state_file)
+        # Not fsynced (a test source; a lost number only repeats events), but never torn.
+        write_atomic(self._state_file, str(value).encode(), durable=False)
 
     def _make(self, n: int) -> Event:
         data: dict[str, object] = {"n": n, "driver": self.name}

@@ -56,7 +56,22 @@ def test_failing_driver_is_restarted_and_others_keep_running() -> None:
             health=HealthConfig(restart_base_s=0.02, restart_max_s=0.1, healthy_after_s=5),
         )
         task = asyncio.create_task(sup.run())
-        await asyncio.sleep(2.0)
+
+        def settled() -> bool:
+            h = sup.health
+            return (
+                h["good"].state == "running"
+                and h["flaky"].state == "running"
+                and h["flaky"].restarts == 3
+                and h["broken"].state == "failing"
+                and h["broken"].restarts > 5
+                and len({e.subject for e in sink.of_type("fake.tick")}) == 2
+            )
+
+        # Wait for the outcome itself (with a generous bound), not a fixed time.
+        async with asyncio.timeout(30):
+            while not settled():
+                await asyncio.sleep(0.01)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
