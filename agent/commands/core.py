@@ -119,25 +119,42 @@ def _buffer_config(args: argparse.Namespace) -> Any:
         return None
 
 
-def _with_outbox(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+def _gateway_id(args: argparse.Namespace) -> str:
+    """The config's gateway id if it can be read, for the source of any event the outbox
+    records while open (e.g. a corrupt file moved aside); else ``unknown``."""
+    from agent.config_yaml import ConfigError, load_yaml, read_bounded
+
+    if args.config:
+        try:
+            _, data = load_yaml(read_bounded(args.config).decode(errors="replace"), args.config)
+        except ConfigError:
+            return "unknown"
+        gateway = data.get("gateway") if isinstance(data, dict) else None
+        if isinstance(gateway, dict) and isinstance(gateway.get("id"), str):
+            return str(gateway["id"])
+    return "unknown"
+
+
+def _with_outbox(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) -> tuple[int, Any]:
+    """(exit code, what ``fn`` returned on the open outbox)."""
     from buffer.outbox import Outbox
 
     cfg = _buffer_config(args)
     if cfg is None:
-        return None
+        return EXIT_USAGE, None
     if not cfg.path.exists():
         print(f"error: no outbox at {cfg.path}", file=sys.stderr)
-        return None
+        return EXIT_FAILURE, None
 
     async def go() -> Any:
-        outbox = Outbox(cfg, source="/edge/cli/buffer")
+        outbox = Outbox(cfg, source=f"/edge/{_gateway_id(args)}/buffer")
         await outbox.open()
         try:
             return await fn(outbox)
         finally:
             await outbox.close()
 
-    return asyncio.run(go())
+    return EXIT_OK, asyncio.run(go())
 
 
 def _flatten(doc: dict[str, Any], prefix: str = "") -> list[dict[str, Any]]:
@@ -154,9 +171,9 @@ def _stats(args: argparse.Namespace) -> int:
     async def fn(outbox: Any) -> dict[str, Any]:
         return asdict(await outbox.stats())
 
-    result = _with_outbox(args, fn)
-    if result is None:
-        return EXIT_FAILURE if args.db or args.config else EXIT_USAGE
+    code, result = _with_outbox(args, fn)
+    if code != EXIT_OK:
+        return code
     if args.json:
         print_json(result)
     else:
@@ -168,9 +185,9 @@ def _requeue(args: argparse.Namespace) -> int:
     async def fn(outbox: Any) -> dict[str, Any]:
         return {"requeued": await outbox.requeue_dead()}
 
-    result = _with_outbox(args, fn)
-    if result is None:
-        return EXIT_FAILURE
+    code, result = _with_outbox(args, fn)
+    if code != EXIT_OK:
+        return code
     if args.json:
         print_json(result)
     else:
