@@ -32,7 +32,12 @@ STOP_BUDGET_S = 8.0  # under systemd's TimeoutStopSec and the 10 s promised to o
 class Agent:
     """One running agent. ``run`` returns when ``stop`` is set and shutdown finished."""
 
-    def __init__(self, loaded: LoadedConfig, kinds: tuple[Kind, ...] = KINDS) -> None:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        kinds: tuple[Kind, ...] = KINDS,
+        stop: asyncio.Event | None = None,
+    ) -> None:
         self.loaded = loaded
         self.kinds = kinds
         cfg = loaded.config
@@ -63,7 +68,7 @@ class Agent:
             gateway_id=self.gateway_id,
             health=cfg.supervisor,
         )
-        self.stop = asyncio.Event()
+        self.stop = stop if stop is not None else asyncio.Event()
 
     def _make_driver(self, config: DriverConfigBase) -> Driver:
         return create_driver(config, self.context, self.kinds)
@@ -137,18 +142,19 @@ EXIT_CONFIG = 2  # the same code ``edge-agent config check`` gives for the same 
 
 
 async def run_agent(loaded: LoadedConfig, kinds: tuple[Kind, ...] = KINDS) -> int:
-    # The checks ``config check`` runs, so the two cannot drift (agent/config_checks.py).
-    issues = loaded.issues(startup_problems(loaded.config, kinds=kinds))
-    if issues:
-        for issue in issues:
-            log.error("%s", issue)
-        return EXIT_CONFIG
-    agent = Agent(loaded, kinds)
+    # Handlers first: a SIGTERM during the checks or the set-up is a clean stop, not a kill.
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, agent.stop.set)
+        loop.add_signal_handler(sig, stop.set)
     try:
-        return await agent.run()
+        # The checks ``config check`` runs, so the two cannot drift (agent/config_checks.py).
+        issues = loaded.issues(startup_problems(loaded.config, kinds=kinds))
+        if issues:
+            for issue in issues:
+                log.error("%s", issue)
+            return EXIT_CONFIG
+        return await Agent(loaded, kinds, stop).run()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -151,6 +151,8 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path: Path, broker: Mosquitt
         assert sub.wait(lambda s: distinct_n(s) == set(range(count)), 120), (
             f"missing {sorted(set(range(count)) - distinct_n(sub))[:20]}"
         )
+        # The last process is up (13 starts logged) before it is asked to stop.
+        assert wait_for(lambda: agent.log().count(" running as gw-0001 ") == kills + 1, 30)
         assert agent.terminate() == 0
         # "offline" follows the last publish: nothing more is on its way.
         assert sub.wait(lambda s: json.loads(s.on_topic("/status")[-1])["state"] == "offline", 10)
