@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import ssl
 import time
 from collections import deque
@@ -24,12 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
-import paho.mqtt.client as mqtt
-from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.backoff import full_jitter
 from agent.config import MqttConfig
 from agent.events import Event, Priority, Severity
+from agent.forwarder_publish import NegativeAck, Publisher, Refused
 from buffer.outbox import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -57,184 +57,6 @@ class ForwarderStats:
     connects: int = 0
     connect_failures: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
-
-
-class _Refused(str):
-    """paho refused a message locally (ValueError): it can never be sent as it is."""
-
-    __slots__ = ()
-
-
-class NegativeAck(Exception):  # noqa: N818 - named after the MQTT packet
-    def __init__(self, reason: ReasonCode) -> None:
-        super().__init__(f"PUBACK {int(reason.value):#04x} {reason}")
-        self.reason = reason
-
-
-class _Publisher:
-    """QoS 1 publishing on aiomqtt's connection, with PUBACK reason codes.
-
-    aiomqtt 2.5.1 completes ``publish`` on any PUBACK and drops the reason code, and it
-    spends a task per publish on its timeout. We publish through the paho client that
-    aiomqtt drives (its socket callbacks run in our event loop) and hook ``on_publish``
-    and ``on_disconnect``: each PUBACK is recorded against its message id together with
-    its reason code, and a lost connection wakes the waiter at once.
-
-    The in-flight window is ours, not paho's (paho runs with an unlimited window): paho
-    would keep the overflow in its own queue and, on every PUBACK, scan its whole
-    in-flight table for the next message to send. We keep the overflow in a deque and
-    send the next message from inside the PUBACK callback, so the wire never waits for
-    an event-loop round trip and each PUBACK costs O(1).
-    """
-
-    def __init__(self, client: aiomqtt.Client, *, window: int = 64) -> None:
-        self._paho = client._client  # the hook point aiomqtt 2.x offers
-        self._window = window
-        self._rows: dict[int, int] = {}  # paho mid -> outbox row id, on the wire
-        self._queued: deque[tuple[int, str, bytes, bool]] = deque()  # waiting for the window
-        self._early: dict[int, ReasonCode | _Refused | None] = {}
-        self.results: list[tuple[int, ReasonCode | _Refused | None]] = []
-        self.progress = asyncio.Event()
-        self.lost: BaseException | None = None
-        self._wake_at = 0
-        self._woken = False
-        self._last_ack = time.monotonic()
-        aiomqtt_on_disconnect: Any = self._paho.on_disconnect
-
-        def on_publish(c: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-            failed = reason if isinstance(reason, ReasonCode) and reason.is_failure else None
-            row = self._rows.pop(mid, None)
-            if row is None:
-                self._early[mid] = failed
-            else:
-                self.results.append((row, failed))
-            self._last_ack = time.monotonic()
-            if self._queued:
-                self._send_queued()
-            if len(self.results) >= self._wake_at:
-                self.progress.set()
-            # aiomqtt's own on_publish is not chained: every publish on this connection
-            # goes through this class, so it would only look up (and miss) each mid.
-
-        def on_disconnect(*args: Any) -> None:
-            self.lost = aiomqtt.MqttError(f"connection lost: {args[2] if len(args) > 2 else ''}")
-            self.progress.set()
-            aiomqtt_on_disconnect(*args)
-
-        self._paho.on_publish = on_publish
-        self._paho.on_disconnect = on_disconnect
-        # paho's per-packet debug lines ("Received PUBACK …") cost a logger call per
-        # message even when filtered out; connection changes are logged by the forwarder.
-        self._paho.disable_logger()
-
-    def publish(self, row_id: int, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        """Send one message, or queue it behind the window; its outcome appears in
-        ``results`` later (a message paho refuses as it stands: a ``_Refused`` outcome)."""
-        if self.lost is not None:
-            raise self.lost
-        if not self._rows:
-            # Nothing was outstanding: the broker's silence so far is our idleness, not
-            # its fault. Time the PUBACK deadline from now.
-            self._last_ack = time.monotonic()
-        if self._queued or len(self._rows) >= self._window:
-            self._queued.append((row_id, topic, payload, retain))
-        else:
-            self._send(row_id, topic, payload, retain)
-
-    def _send_queued(self) -> None:
-        """Fill the window from the queue (called from paho's PUBACK handling)."""
-        while self._queued and len(self._rows) < self._window and self.lost is None:
-            row_id, topic, payload, retain = self._queued.popleft()
-            try:
-                self._send(row_id, topic, payload, retain)
-            except aiomqtt.MqttError as exc:
-                # The rows stay in the outbox; the next connection sends them again.
-                self.lost = exc
-                self.progress.set()
-
-    def _send(self, row_id: int, topic: str, payload: bytes, retain: bool) -> None:
-        try:
-            info = self._paho.publish(topic, payload, qos=1, retain=retain)
-        except ValueError as exc:
-            # A topic paho cannot carry, a payload over the MQTT limit: no retry can
-            # help; the forwarder keeps it as a dead letter.
-            self.results.append((row_id, _Refused(str(exc))))
-            return
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
-        if info.mid in self._early:  # PUBACK already processed (defensive; not expected)
-            self.results.append((row_id, self._early.pop(info.mid)))
-        else:
-            self._rows[info.mid] = row_id
-
-    @property
-    def outstanding(self) -> int:
-        """Messages handed to us whose outcome is not known yet."""
-        return len(self._rows) + len(self._queued)
-
-    def take_results(self) -> list[tuple[int, ReasonCode | _Refused | None]]:
-        out, self.results = self.results, []
-        return out
-
-    def unwake(self) -> None:
-        self._woken = False
-
-    def wake(self) -> None:
-        """Wake a waiter early (used when the agent is stopping)."""
-        self._woken = True
-        self.progress.set()
-
-    async def wait_results(self, want: int, timeout: float) -> None:
-        """Wait until ``want`` outcomes are ready, the link is lost, or ``wake()``.
-
-        Waking per PUBACK would cost an event-loop round trip per message; waking per
-        chunk keeps the loop free for paho's socket callbacks. ``timeout`` is measured
-        from the last PUBACK: a broker that acknowledges slowly is fine, a silent one is
-        not.
-        """
-        self._wake_at = max(1, want)
-        try:
-            while len(self.results) < self._wake_at:
-                if self.lost is not None:
-                    raise self.lost
-                if self._woken:  # woken before we got here: clearing would lose it
-                    self._woken = False
-                    return
-                self.progress.clear()
-                silent_for = time.monotonic() - self._last_ack
-                try:
-                    async with asyncio.timeout(max(0.0, timeout - silent_for)):
-                        await self.progress.wait()
-                except TimeoutError:
-                    if time.monotonic() - self._last_ack >= timeout:
-                        raise aiomqtt.MqttError(
-                            f"no PUBACK for {timeout:.0f} s; broker unresponsive"
-                        ) from None
-                    continue
-                if self._woken:
-                    self._woken = False
-                    return
-        finally:
-            self._wake_at = 0
-        if self.lost is not None and not self.results:
-            raise self.lost
-
-    async def publish_and_wait(
-        self, topic: str, payload: bytes, *, retain: bool, timeout: float
-    ) -> None:
-        """Publish one message and wait for its PUBACK; raise NegativeAck if refused."""
-        self.publish(-1, topic, payload, retain=retain)
-        self._last_ack = time.monotonic()
-        while True:
-            for i, (row, failed) in enumerate(self.results):
-                if row == -1:
-                    del self.results[i]
-                    if isinstance(failed, _Refused):
-                        raise aiomqtt.MqttError(f"not publishable: {failed}")
-                    if failed is not None:
-                        raise NegativeAck(failed)
-                    return
-            await self.wait_results(len(self.results) + 1, timeout)
 
 
 def build_tls_context(cfg: MqttConfig) -> ssl.SSLContext | None:
@@ -275,6 +97,10 @@ class Forwarder:
         self._rejects_since_report = 0
         self._last_reject_report = 0.0
         self._report_ids: deque[str] = deque(maxlen=64)  # our own rejection reports
+        # Rows the broker acknowledged whose delete failed (a locked or full database):
+        # never re-sent, deleted again later. Bounded by the pump pausing while set.
+        self._unacked: list[int] = []
+        self._store_trouble: str | None = None
 
     def _status(self, state: str, **extra: Any) -> bytes:
         doc = {"state": state, "gateway": self._gw, **extra}
@@ -291,7 +117,7 @@ class Forwarder:
             protocol=aiomqtt.ProtocolVersion.V5,
             keepalive=cfg.keepalive_s,
             timeout=cfg.timeout_s,
-            # Unlimited in paho: _Publisher keeps the window (see its docstring).
+            # Unlimited in paho: Publisher keeps the window (see its docstring).
             max_inflight_messages=0,
             tls_context=self._tls,
             logger=_mqtt_log,
@@ -310,7 +136,7 @@ class Forwarder:
             up_since: float | None = None
             try:
                 async with client:
-                    publisher = _Publisher(client, window=self._cfg.inflight)
+                    publisher = Publisher(client, window=self._cfg.inflight)
                     self.stats.connects += 1
                     up_since = time.monotonic()
                     await publisher.publish_and_wait(
@@ -324,7 +150,7 @@ class Forwarder:
                     await self._pump(publisher, stop)
                     await self._say_offline(publisher)
                     return
-            except (aiomqtt.MqttError, NegativeAck, OSError) as exc:
+            except (aiomqtt.MqttError, NegativeAck, OSError, sqlite3.Error) as exc:
                 self.connected.clear()
                 self.stats.connect_failures += 1
                 self._transition(up=False, why=exc)
@@ -353,7 +179,7 @@ class Forwarder:
                 "uplink to %s:%d is down: %s", self._cfg.host, self._cfg.effective_port, why
             )
 
-    async def _say_offline(self, publisher: _Publisher) -> None:
+    async def _say_offline(self, publisher: Publisher) -> None:
         try:
             await publisher.publish_and_wait(
                 self.status_topic,
@@ -364,7 +190,7 @@ class Forwarder:
         except (aiomqtt.MqttError, NegativeAck) as exc:
             log.warning("could not publish offline status: %s", exc)
 
-    async def _pump(self, publisher: _Publisher, stop: asyncio.Event) -> None:
+    async def _pump(self, publisher: Publisher, stop: asyncio.Event) -> None:
         """Keep ``inflight`` publishes on the wire, refilling as PUBACKs return.
 
         Rows are read from the outbox a batch at a time; outcomes are settled in chunks
@@ -389,9 +215,9 @@ class Forwarder:
                 if not queue:
                     await self._settle(publisher, in_flight)
                     self._outbox.changed.clear()
-                    fresh = await self._outbox.pending(
-                        self._cfg.batch, exclude=frozenset(in_flight)
-                    )
+                    fresh = await self._fetch(in_flight, stop)
+                    if fresh is None:
+                        continue
                     if fresh:
                         queue.extend(fresh)
                         in_flight.update((r.id, r.event_id) for r in fresh)
@@ -420,8 +246,54 @@ class Forwarder:
             waker.cancel()
             await self._settle(publisher, in_flight)
 
+    async def _fetch(
+        self, in_flight: dict[int, str], stop: asyncio.Event
+    ) -> list[OutboxRow] | None:
+        """The next batch, or ``None`` after a pause when the outbox cannot be read now
+        (locked by a crew's sqlite3 shell, a full disk): the forwarder waits, never dies."""
+        try:
+            if self._unacked:
+                await self._retry_unacked()
+            fresh = await self._outbox.pending(
+                self._cfg.batch, exclude=frozenset(in_flight) | frozenset(self._unacked)
+            )
+        except sqlite3.Error as exc:
+            self._note_store(exc)
+            await self._pause(stop)
+            return None
+        self._note_store(None)
+        return fresh
+
+    async def _retry_unacked(self) -> None:
+        ids, self._unacked = self._unacked, []
+        try:
+            await self._outbox.ack(ids)
+        except sqlite3.Error:
+            self._unacked = ids
+            raise
+        self.stats.delivered += len(ids)
+
+    def _note_store(self, exc: sqlite3.Error | None) -> None:
+        """Log when the outbox starts and stops refusing the forwarder (transitions)."""
+        why = None if exc is None else str(exc)
+        if (why is None) == (self._store_trouble is None):
+            return
+        self._store_trouble = why
+        if why is None:
+            log.info("outbox usable again; forwarding resumes")
+        else:
+            log.error("outbox unusable for the forwarder (%s); retrying", why)
+
     @staticmethod
-    async def _wake_on(stop: asyncio.Event, publisher: _Publisher) -> None:
+    async def _pause(stop: asyncio.Event, delay: float = 1.0) -> None:
+        try:
+            async with asyncio.timeout(delay):
+                await stop.wait()
+        except TimeoutError:
+            pass
+
+    @staticmethod
+    async def _wake_on(stop: asyncio.Event, publisher: Publisher) -> None:
         await stop.wait()
         publisher.wake()
 
@@ -434,7 +306,7 @@ class Forwarder:
             waiter.cancel()
             stopper.cancel()
 
-    async def _settle(self, publisher: _Publisher, in_flight: dict[int, str]) -> None:
+    async def _settle(self, publisher: Publisher, in_flight: dict[int, str]) -> None:
         results = publisher.take_results()
         if not results:
             return
@@ -446,7 +318,7 @@ class Forwarder:
             if failed is None:
                 delivered.append(row_id)
                 continue
-            if isinstance(failed, _Refused):
+            if isinstance(failed, Refused):
                 reason, key = f"not publishable: {failed}", "client"
             else:
                 reason, key = str(NegativeAck(failed)), f"{int(failed.value):#04x}"
@@ -456,10 +328,22 @@ class Forwarder:
             # denies everything that would be one more alarm per interval, forever.
             if event_id not in self._report_ids:
                 reportable += 1
-        await self._outbox.ack(delivered)
-        self.stats.delivered += len(delivered)
+        try:
+            await self._outbox.ack(delivered)
+        except sqlite3.Error as exc:
+            # Acknowledged but not deleted: keep the ids, never send them again, and
+            # delete them once the outbox lets us (see _fetch).
+            self._note_store(exc)
+            self._unacked.extend(delivered)
+        else:
+            self.stats.delivered += len(delivered)
         if rejected:
-            await self._outbox.dead_letter(rejected)
+            try:
+                await self._outbox.dead_letter(rejected)
+            except sqlite3.Error as exc:
+                # Still pending in the outbox: sent again later, refused again, kept then.
+                self._note_store(exc)
+                return
             self.stats.dead_lettered += len(rejected)
             if reportable:
                 await self._report_rejects(reportable, rejected[-1][1])

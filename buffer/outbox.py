@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import logging
 import queue
+import sqlite3
 import threading
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
@@ -25,6 +26,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _MAX_GROUP = 4096  # events per commit; bounds one transaction's size and latency
+_LOCKED_TRIES = 12  # x busy_timeout (5 s): a crew's sqlite3 shell may hold the lock a minute
+
+
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)) or (
+        "locked" in str(exc)
+    )
+
 
 __all__ = ["BufferFullError", "Outbox", "OutboxRow", "OutboxStats"]
 
@@ -163,11 +173,13 @@ class Outbox:
             return
         events = [e for a in group for e in a.events]
         try:
-            seqs = store.append(events)
+            seqs = self._append_retrying(store, events)
         except Exception as exc:
-            if len(group) > 1 and not isinstance(exc, BufferFullError):
+            if len(group) > 1 and not isinstance(exc, BufferFullError | sqlite3.Error):
                 # One producer's bad event (say, data that is not JSON) must not fail the
-                # others it happened to share a commit with: retry each on its own.
+                # others it happened to share a commit with: retry each on its own. A
+                # database error is not one producer's fault: retrying each member would
+                # only repeat it (with a busy wait each), so the group fails together.
                 for a in group:
                     self._commit_group(store, [a])
                 return
@@ -181,6 +193,20 @@ class Outbox:
             i += n
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.changed.set)
+
+    @staticmethod
+    def _append_retrying(store: OutboxStore, events: list[Event]) -> list[int]:
+        """``store.append``, retried as one group while another connection holds the
+        write lock (each try already waits ``busy_timeout``), for at most _LOCKED_TRIES."""
+        for attempt in range(_LOCKED_TRIES):
+            try:
+                return store.append(events)
+            except sqlite3.OperationalError as exc:
+                if not _is_locked(exc) or attempt == _LOCKED_TRIES - 1:
+                    raise
+                if attempt == 0:
+                    log.warning("buffer locked by another connection; %d events wait", len(events))
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _run_call(store: OutboxStore, call: _Call) -> None:

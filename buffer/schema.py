@@ -18,6 +18,7 @@ from pathlib import Path
 import sqlite_utils
 
 from buffer.config import BufferConfig
+from buffer.space import page_cap, wal_limit
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +124,15 @@ def set_pragmas(conn: sqlite3.Connection, config: BufferConfig) -> None:
     conn.execute("PRAGMA busy_timeout=5000")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={config.synchronous}")
-    conn.execute("PRAGMA journal_size_limit=8388608")
     conn.execute("PRAGMA foreign_keys=ON")
+    # A small WAL (checkpointed at and truncated back to ``wal_limit``), counted in
+    # ``max_file_bytes``: see buffer.space.
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    limit = wal_limit(config.max_file_bytes)
+    conn.execute(f"PRAGMA journal_size_limit={limit}")
+    conn.execute(f"PRAGMA wal_autocheckpoint={max(16, limit // page)}")
     if config.max_file_bytes is not None:
-        page = conn.execute("PRAGMA page_size").fetchone()[0]
-        conn.execute(f"PRAGMA max_page_count={config.max_file_bytes // page}")
+        conn.execute(f"PRAGMA max_page_count={page_cap(config.max_file_bytes, page)}")
 
 
 def quarantine(path: Path) -> Path:

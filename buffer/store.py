@@ -31,6 +31,7 @@ from buffer import reports
 from buffer.config import BufferConfig
 from buffer.retention import SHEDDABLE, Retention
 from buffer.schema import DEAD, PENDING, open_outbox
+from buffer.space import DiskSpace
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class OutboxStore:
         self._source = source
         self._clock_synced = clock_synced or (lambda: False)
         self.conn, self.quarantined = open_outbox(config)
+        self.space = DiskSpace(config.path)
         self.retention = Retention(
             self.conn,
             config,
@@ -124,7 +126,10 @@ class OutboxStore:
 
     def close(self) -> None:
         try:
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as exc:
+            # A full disk at shutdown: the WAL stays and is replayed on the next open.
+            log.warning("buffer checkpoint at close failed (%s); the WAL is kept", exc)
         finally:
             self.conn.close()
 
@@ -146,6 +151,7 @@ class OutboxStore:
                     raise
                 if step == 0:
                     log.warning("buffer disk full while appending %d events", len(events))
+                self.space.relieve(self.conn)
                 if not self.retention.shed_for_disk(step):
                     raise BufferFullError(
                         f"disk full: {len(events)} events not stored after shedding "
@@ -236,6 +242,7 @@ class OutboxStore:
 
     def _after_append(self) -> None:
         self.retention.enforce()
+        self.space.restore()
         self._maybe_report()
 
     def expire(self, now: float | None = None) -> int:
@@ -308,9 +315,25 @@ class OutboxStore:
         return out
 
     def ack(self, row_ids: Sequence[int]) -> None:
-        """Delete rows the broker acknowledged (PUBACK reason code < 0x80)."""
+        """Delete rows the broker acknowledged (PUBACK reason code < 0x80).
+
+        On a full disk the delete itself needs WAL room: make some (buffer.space) and
+        try once more; a second failure propagates and the forwarder retries later.
+        """
         if not row_ids:
             return
+        try:
+            freed = self._delete_acked(row_ids)
+        except sqlite3.OperationalError as exc:
+            if not _is_disk_full(exc):
+                raise
+            self.space.relieve(self.conn)
+            freed = self._delete_acked(row_ids)
+        for prio, size in freed.items():
+            self._bytes[prio] -= size
+        self.space.restore()
+
+    def _delete_acked(self, row_ids: Sequence[int]) -> dict[Priority, int]:
         freed = dict.fromkeys(Priority, 0)
         # A lost delete only means a duplicate after power loss (the platform dedups by
         # id), never a lost event, so acknowledgements skip the per-commit fsync.
@@ -327,8 +350,7 @@ class OutboxStore:
                     conn.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk)  # noqa: S608
         finally:
             self.conn.execute(f"PRAGMA synchronous={self._config.synchronous}")
-        for prio, size in freed.items():
-            self._bytes[prio] -= size
+        return freed
 
     def dead_letter(self, rejected: Sequence[tuple[int, str]]) -> None:
         """Keep rows the broker refused, out of the send queue, with the reason."""

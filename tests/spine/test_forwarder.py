@@ -17,7 +17,9 @@ import pytest
 from agent import forwarder as forwarder_module
 from agent.config import MqttConfig
 from agent.events import Event, Priority
-from agent.forwarder import Forwarder, _Publisher, _Refused
+from agent.forwarder import Forwarder
+from agent.forwarder_publish import Publisher as _Publisher
+from agent.forwarder_publish import Refused as _Refused
 from buffer.config import BufferConfig
 from buffer.outbox import Outbox
 from buffer.store import OutboxStore

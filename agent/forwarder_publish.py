@@ -1,0 +1,195 @@
+"""QoS 1 publishing on one aiomqtt connection, with PUBACK reason codes (see _Publisher).
+
+Split out of agent/forwarder.py, which owns the connection loop and the outbox side.
+aiomqtt 2.5.1 ignores PUBACK reason codes and the broker's limits, so this module talks
+to the paho client aiomqtt drives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any
+
+import aiomqtt
+import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
+
+
+class Refused(str):
+    """paho refused a message locally (ValueError): it can never be sent as it is."""
+
+    __slots__ = ()
+
+
+class NegativeAck(Exception):  # noqa: N818 - named after the MQTT packet
+    def __init__(self, reason: ReasonCode) -> None:
+        super().__init__(f"PUBACK {int(reason.value):#04x} {reason}")
+        self.reason = reason
+
+
+class Publisher:
+    """QoS 1 publishing on aiomqtt's connection, with PUBACK reason codes.
+
+    aiomqtt 2.5.1 completes ``publish`` on any PUBACK and drops the reason code, and it
+    spends a task per publish on its timeout. We publish through the paho client that
+    aiomqtt drives (its socket callbacks run in our event loop) and hook ``on_publish``
+    and ``on_disconnect``: each PUBACK is recorded against its message id together with
+    its reason code, and a lost connection wakes the waiter at once.
+
+    The in-flight window is ours, not paho's (paho runs with an unlimited window): paho
+    would keep the overflow in its own queue and, on every PUBACK, scan its whole
+    in-flight table for the next message to send. We keep the overflow in a deque and
+    send the next message from inside the PUBACK callback, so the wire never waits for
+    an event-loop round trip and each PUBACK costs O(1).
+    """
+
+    def __init__(self, client: aiomqtt.Client, *, window: int = 64) -> None:
+        self._paho = client._client  # the hook point aiomqtt 2.x offers
+        self._window = window
+        self._rows: dict[int, int] = {}  # paho mid -> outbox row id, on the wire
+        self._queued: deque[tuple[int, str, bytes, bool]] = deque()  # waiting for the window
+        self._early: dict[int, ReasonCode | Refused | None] = {}
+        self.results: list[tuple[int, ReasonCode | Refused | None]] = []
+        self.progress = asyncio.Event()
+        self.lost: BaseException | None = None
+        self._wake_at = 0
+        self._woken = False
+        self._last_ack = time.monotonic()
+        aiomqtt_on_disconnect: Any = self._paho.on_disconnect
+
+        def on_publish(c: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+            failed = reason if isinstance(reason, ReasonCode) and reason.is_failure else None
+            row = self._rows.pop(mid, None)
+            if row is None:
+                self._early[mid] = failed
+            else:
+                self.results.append((row, failed))
+            self._last_ack = time.monotonic()
+            if self._queued:
+                self._send_queued()
+            if len(self.results) >= self._wake_at:
+                self.progress.set()
+            # aiomqtt's own on_publish is not chained: every publish on this connection
+            # goes through this class, so it would only look up (and miss) each mid.
+
+        def on_disconnect(*args: Any) -> None:
+            self.lost = aiomqtt.MqttError(f"connection lost: {args[2] if len(args) > 2 else ''}")
+            self.progress.set()
+            aiomqtt_on_disconnect(*args)
+
+        self._paho.on_publish = on_publish
+        self._paho.on_disconnect = on_disconnect
+        # paho's per-packet debug lines ("Received PUBACK …") cost a logger call per
+        # message even when filtered out; connection changes are logged by the forwarder.
+        self._paho.disable_logger()
+
+    def publish(self, row_id: int, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """Send one message, or queue it behind the window; its outcome appears in
+        ``results`` later (a message paho refuses as it stands: a ``Refused`` outcome)."""
+        if self.lost is not None:
+            raise self.lost
+        if not self._rows:
+            # Nothing was outstanding: the broker's silence so far is our idleness, not
+            # its fault. Time the PUBACK deadline from now.
+            self._last_ack = time.monotonic()
+        if self._queued or len(self._rows) >= self._window:
+            self._queued.append((row_id, topic, payload, retain))
+        else:
+            self._send(row_id, topic, payload, retain)
+
+    def _send_queued(self) -> None:
+        """Fill the window from the queue (called from paho's PUBACK handling)."""
+        while self._queued and len(self._rows) < self._window and self.lost is None:
+            row_id, topic, payload, retain = self._queued.popleft()
+            try:
+                self._send(row_id, topic, payload, retain)
+            except aiomqtt.MqttError as exc:
+                # The rows stay in the outbox; the next connection sends them again.
+                self.lost = exc
+                self.progress.set()
+
+    def _send(self, row_id: int, topic: str, payload: bytes, retain: bool) -> None:
+        try:
+            info = self._paho.publish(topic, payload, qos=1, retain=retain)
+        except ValueError as exc:
+            # A topic paho cannot carry, a payload over the MQTT limit: no retry can
+            # help; the forwarder keeps it as a dead letter.
+            self.results.append((row_id, Refused(str(exc))))
+            return
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        if info.mid in self._early:  # PUBACK already processed (defensive; not expected)
+            self.results.append((row_id, self._early.pop(info.mid)))
+        else:
+            self._rows[info.mid] = row_id
+
+    @property
+    def outstanding(self) -> int:
+        """Messages handed to us whose outcome is not known yet."""
+        return len(self._rows) + len(self._queued)
+
+    def take_results(self) -> list[tuple[int, ReasonCode | Refused | None]]:
+        out, self.results = self.results, []
+        return out
+
+    def unwake(self) -> None:
+        self._woken = False
+
+    def wake(self) -> None:
+        """Wake a waiter early (used when the agent is stopping)."""
+        self._woken = True
+        self.progress.set()
+
+    async def wait_results(self, want: int, timeout: float) -> None:
+        """Wait until ``want`` outcomes are ready, the link is lost, or ``wake()``.
+
+        Waking per PUBACK would cost an event-loop round trip per message; waking per
+        chunk keeps the loop free for paho's socket callbacks. ``timeout`` is measured
+        from the last PUBACK: a broker that acknowledges slowly is fine, a silent one is
+        not.
+        """
+        self._wake_at = max(1, want)
+        try:
+            while len(self.results) < self._wake_at:
+                if self.lost is not None:
+                    raise self.lost
+                if self._woken:  # woken before we got here: clearing would lose it
+                    self._woken = False
+                    return
+                self.progress.clear()
+                silent_for = time.monotonic() - self._last_ack
+                try:
+                    async with asyncio.timeout(max(0.0, timeout - silent_for)):
+                        await self.progress.wait()
+                except TimeoutError:
+                    if time.monotonic() - self._last_ack >= timeout:
+                        raise aiomqtt.MqttError(
+                            f"no PUBACK for {timeout:.0f} s; broker unresponsive"
+                        ) from None
+                    continue
+                if self._woken:
+                    self._woken = False
+                    return
+        finally:
+            self._wake_at = 0
+        if self.lost is not None and not self.results:
+            raise self.lost
+
+    async def publish_and_wait(
+        self, topic: str, payload: bytes, *, retain: bool, timeout: float
+    ) -> None:
+        """Publish one message and wait for its PUBACK; raise NegativeAck if refused."""
+        self.publish(-1, topic, payload, retain=retain)
+        self._last_ack = time.monotonic()
+        while True:
+            for i, (row, failed) in enumerate(self.results):
+                if row == -1:
+                    del self.results[i]
+                    if isinstance(failed, Refused):
+                        raise aiomqtt.MqttError(f"not publishable: {failed}")
+                    if failed is not None:
+                        raise NegativeAck(failed)
+                    return
+            await self.wait_results(len(self.results) + 1, timeout)
