@@ -27,8 +27,37 @@ def corrupt(quarantined_to: str, *, source: str) -> Event:
         data={
             "quarantined_to": quarantined_to,
             "detail": "the outbox file was unreadable or foreign; it was renamed "
-            "aside and a new one created; event seq restarts at 1",
+            "aside and a new one created; event seq continues above the last one issued",
         },
+        priority=Priority.ALARM,
+        severity=Severity.CRITICAL,
+        source=source,
+    )
+
+
+def lost(first_seq: int, last_seq: int, *, source: str) -> Event:
+    """Committed events vanished (WAL or file damage): the range the platform lacks."""
+    return Event(
+        type="gateway.buffer.lost",
+        subject="buffer",
+        data={
+            "first_seq": first_seq,
+            "last_seq": last_seq,
+            "detail": "committed events were lost from the outbox file (damaged or "
+            "deleted WAL, truncated file); seq continues above the lost range",
+        },
+        priority=Priority.ALARM,
+        severity=Severity.CRITICAL,
+        source=source,
+    )
+
+
+def damaged(rows: int, seqs: list[int], *, source: str) -> Event:
+    """Rows failed their checksum: dead-lettered, never forwarded."""
+    return Event(
+        type="gateway.buffer.damaged",
+        subject="buffer",
+        data={"rows": rows, "seqs": seqs[:100], "reason": "checksum mismatch"},
         priority=Priority.ALARM,
         severity=Severity.CRITICAL,
         source=source,

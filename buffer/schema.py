@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 # "EDGE" — marks files created by this agent, so a foreign SQLite file is recognised.
 APPLICATION_ID = 0x45444745
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 PENDING = 0
 DEAD = 1
@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     state       INTEGER NOT NULL DEFAULT 0,
     reason      TEXT,
     synced      INTEGER NOT NULL DEFAULT 1,
+    crc         INTEGER,
     UNIQUE (event_id, part)
 );
 CREATE INDEX IF NOT EXISTS outbox_send ON outbox (state, priority DESC, id);
@@ -107,12 +108,17 @@ def _open_checked(path: Path, config: BufferConfig) -> sqlite3.Connection:
 
 def _migrate(conn: sqlite3.Connection) -> None:
     db = sqlite_utils.Database(conn)
+    outbox = db.table("outbox")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version == 1:
-        # v2 marks rows written while the clock was unsynchronised (see retention.expire).
-        db["outbox"].add_column("synced", int, not_null_default=1)  # type: ignore[union-attr]
-        conn.execute("PRAGMA user_version=2")
-        version = 2
+    # v2 marks rows written while the clock was unsynchronised (see retention.expire);
+    # v3 adds a per-row checksum of topic and payload (rows before it have none).
+    for target, column, kind, default in ((2, "synced", int, 1), (3, "crc", int, None)):
+        if version != target - 1:
+            continue
+        if column not in outbox.columns_dict:
+            outbox.add_column(column, kind, not_null_default=default)
+        conn.execute(f"PRAGMA user_version={target}")
+        version = target
     if version != SCHEMA_VERSION:
         raise UnusableFile(f"unknown outbox schema version {version}")
 

@@ -29,8 +29,10 @@ from agent.events import (
 )
 from buffer import reports
 from buffer.config import BufferConfig
+from buffer.integrity import CHECKSUM_REASON, reconcile_seq, row_crc, row_is_intact
 from buffer.retention import SHEDDABLE, Retention
 from buffer.schema import DEAD, PENDING, open_outbox
+from buffer.seqmark import SeqMark
 from buffer.space import DiskSpace
 
 log = logging.getLogger(__name__)
@@ -96,8 +98,12 @@ class OutboxStore:
             clock_synced=self._clock_synced,
         )
         self._last_report = 0.0
+        self.seqmark = SeqMark(config.path)
+        lost = reconcile_seq(self.conn, self.seqmark)
         if self.quarantined is not None:
             self._append_internal(reports.corrupt(self.quarantined, source=self._source))
+        elif lost is not None:
+            self._append_internal(reports.lost(*lost, source=self._source))
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -132,6 +138,7 @@ class OutboxStore:
             log.warning("buffer checkpoint at close failed (%s); the WAL is kept", exc)
         finally:
             self.conn.close()
+            self.seqmark.close()
 
     # -- appending -------------------------------------------------------------------
 
@@ -200,7 +207,7 @@ class OutboxStore:
         now = time.time()
         synced = bool(self._clock_synced())
         flag = int(synced)
-        rows: list[tuple[str, int, int, int, str, bytes, int, float, int]] = []
+        rows: list[tuple[str, int, int, int, str, bytes, int, float, int, int]] = []
         added = dict.fromkeys(Priority, 0)
         seqs: list[int] = []
         with self._transaction() as conn:
@@ -216,17 +223,19 @@ class OutboxStore:
                 payload = encode_cloudevent(event, seq=last, clock_synced=synced)
                 prio = int(event.priority)
                 topic = event_topic_suffix(event)
-                rows.append((event.id, 0, last, prio, topic, payload, len(payload), now, flag))
+                crc = row_crc(topic, payload)
+                rows.append((event.id, 0, last, prio, topic, payload, len(payload), now, flag, crc))
                 added[event.priority] += len(payload)
                 for n, att in enumerate(event.attachments, start=1):
                     topic = attachment_topic_suffix(event.id, n)
                     size = len(att.data)
-                    rows.append((event.id, n, last, prio, topic, att.data, size, now, flag))
+                    crc = row_crc(topic, att.data)
+                    rows.append((event.id, n, last, prio, topic, att.data, size, now, flag, crc))
                     added[event.priority] += size
             conn.executemany(
                 "INSERT INTO outbox "
-                "(event_id, part, seq, priority, topic, payload, size, created, synced) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "(event_id, part, seq, priority, topic, payload, size, created, synced, crc) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             conn.execute(
@@ -236,6 +245,7 @@ class OutboxStore:
             )
         for prio, size in added.items():
             self._bytes[prio] += size
+        self.seqmark.advance(last)
         return seqs
 
     # -- retention and its reports ---------------------------------------------------
@@ -303,16 +313,29 @@ class OutboxStore:
         if not chosen:
             return []
         out: list[OutboxRow] = []
+        damaged: list[tuple[int, int]] = []
         for chunk, marks in _id_chunks(chosen):
             rows = self.conn.execute(
-                "SELECT id, event_id, part, seq, priority, topic, payload FROM outbox "  # noqa: S608 - placeholders only
+                "SELECT id, event_id, part, seq, priority, topic, payload, crc FROM outbox "  # noqa: S608 - placeholders only
                 f"WHERE id IN ({marks})",
                 chunk,
             ).fetchall()
-            out.extend(OutboxRow(r[0], r[1], r[2], r[3], Priority(r[4]), r[5], r[6]) for r in rows)
+            for r in rows:
+                if row_is_intact(r[5], r[6], r[7]):
+                    out.append(OutboxRow(r[0], r[1], r[2], r[3], Priority(r[4]), r[5], r[6]))
+                else:
+                    damaged.append((r[0], r[3]))
+        if damaged:
+            self._dead_letter_damaged(damaged)
         order = {row_id: i for i, row_id in enumerate(chosen)}
         out.sort(key=lambda r: order[r.id])
         return out
+
+    def _dead_letter_damaged(self, damaged: list[tuple[int, int]]) -> None:
+        seqs = sorted({seq for _, seq in damaged})
+        log.error("buffer rows failed their checksum (seq %s); dead-lettered", seqs[:20])
+        self.dead_letter([(row_id, CHECKSUM_REASON) for row_id, _ in damaged])
+        self._append_internal(reports.damaged(len(damaged), seqs, source=self._source))
 
     def ack(self, row_ids: Sequence[int]) -> None:
         """Delete rows the broker acknowledged (PUBACK reason code < 0x80).
