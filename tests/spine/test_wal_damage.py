@@ -109,12 +109,10 @@ def test_bit_flips_in_the_wal_are_never_forwarded(tmp_path: Path) -> None:
     _commit_then_kill(path)
     wal = path.with_name(path.name + "-wal")
     data = bytearray(wal.read_bytes())
-    flipped = 0
     for i in range(100, 500, 50):  # flip one byte inside ten payloads; -shm left intact
         at = data.find(b"MARK%05d" % i)
         assert at > 0
         data[at + 2] ^= 0x5A
-        flipped += 1
     wal.write_bytes(bytes(data))
     s = OutboxStore(BufferConfig(path=path), source="/edge/test/buffer")
     try:
@@ -122,7 +120,7 @@ def test_bit_flips_in_the_wal_are_never_forwarded(tmp_path: Path) -> None:
         for r in rows:
             doc = json.loads(r.payload)  # never a non-JSON payload
             if doc["type"] == "test.sample":
-                assert doc["data"]["mark"] == "MARK%05d" % doc["data"]["n"], "damaged row"
+                assert doc["data"]["mark"] == f"MARK{doc['data']['n']:05d}", "damaged row"
         types = [json.loads(r.payload)["type"] for r in rows]
         # Either SQLite dropped the damaged frames (a loss, reported) or our checksum
         # caught the rows (dead-lettered, reported): never silence.
