@@ -52,6 +52,7 @@ class Agent:
                 "site": cfg.gateway.site,
             },
             report=self.sink.emit,
+            shrink_image=_shrink_image,
         )
         self.supervisor = Supervisor(
             cfg.drivers,
@@ -128,6 +129,16 @@ class Agent:
         while True:
             systemd.notify("WATCHDOG=1")
             await asyncio.sleep(interval)
+
+
+def _shrink_image(data: bytes, max_bytes: int) -> bytes | None:
+    """Forwarder hook: re-encode an evidence JPEG to fit the broker (only vision/ may
+    use OpenCV; imported late, so a gateway without the vision extra still starts)."""
+    try:
+        from vision.evidence import shrink_jpeg
+    except ImportError:
+        return None
+    return shrink_jpeg(data, max_bytes)
 
 
 async def run_agent(loaded: LoadedConfig) -> int:

@@ -29,7 +29,13 @@ import aiomqtt
 from agent.backoff import full_jitter
 from agent.config import MqttConfig
 from agent.events import Event, Priority, Severity
-from agent.forwarder_publish import NegativeAck, Publisher, Refused
+from agent.forwarder_publish import (
+    BrokerLimits,
+    NegativeAck,
+    Publisher,
+    classify,
+    publish_packet_size,
+)
 from buffer.outbox import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -56,6 +62,7 @@ class ForwarderStats:
     dead_lettered: int = 0
     connects: int = 0
     connect_failures: int = 0
+    transient_refusals: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -82,8 +89,13 @@ class Forwarder:
         outbox: Outbox,
         birth: dict[str, Any],
         report: Callable[[Event], Any] | None = None,
+        shrink_image: Callable[[bytes, int], bytes | None] | None = None,
     ) -> None:
         self._cfg = cfg
+        # Re-encodes an evidence JPEG to at most N bytes (None if it cannot); provided by
+        # the wiring, because only vision/ may use OpenCV.
+        self._shrink_image = shrink_image
+        self._limits: BrokerLimits | None = None
         self._gw = gateway_id
         self._outbox = outbox
         self._birth = birth
@@ -101,6 +113,7 @@ class Forwarder:
         # never re-sent, deleted again later. Bounded by the pump pausing while set.
         self._unacked: list[int] = []
         self._store_trouble: str | None = None
+        self._transient_attempt = 0
 
     def _status(self, state: str, **extra: Any) -> bytes:
         doc = {"state": state, "gateway": self._gw, **extra}
@@ -133,6 +146,7 @@ class Forwarder:
         attempt = 0
         while not stop.is_set():
             client = self._client()
+            self._limits = BrokerLimits(client)
             up_since: float | None = None
             try:
                 async with client:
@@ -210,8 +224,7 @@ class Forwarder:
         try:
             while not stop.is_set():
                 while queue and publisher.outstanding < handed:
-                    row = queue.popleft()
-                    publisher.publish(row.id, self._prefix + row.topic, row.payload)
+                    self._send_row(publisher, queue.popleft())
                 if not queue:
                     await self._settle(publisher, in_flight)
                     self._outbox.changed.clear()
@@ -245,6 +258,39 @@ class Forwarder:
         finally:
             waker.cancel()
             await self._settle(publisher, in_flight)
+
+    def _send_row(self, publisher: Publisher, row: OutboxRow) -> None:
+        """Publish ``row``, or refuse it here when it cannot fit the broker's Maximum
+        Packet Size: sent anyway, the broker would drop the connection and the same row
+        would go first after every reconnect, blocking the uplink (issue 9 item 2)."""
+        topic = self._prefix + row.topic
+        limit = self._limits.max_packet if self._limits is not None else None
+        payload = row.payload
+        if limit is not None and publish_packet_size(topic, payload) > limit:
+            payload = self._fit_evidence(row, topic, limit) or b""
+            if not payload:
+                size = publish_packet_size(topic, row.payload)
+                publisher.refuse(
+                    row.id, f"{size} bytes over the broker's maximum packet size {limit}"
+                )
+                return
+        publisher.publish(row.id, topic, payload)
+
+    def _fit_evidence(self, row: OutboxRow, topic: str, limit: int) -> bytes | None:
+        """An evidence image (attachment, JPEG) re-encoded to fit, else ``None``."""
+        if row.part == 0 or self._shrink_image is None or row.payload[:2] != b"\xff\xd8":
+            return None
+        room = limit - publish_packet_size(topic, b"")
+        smaller = self._shrink_image(row.payload, room)
+        if smaller is None or publish_packet_size(topic, smaller) > limit:
+            return None
+        log.warning(
+            "evidence %s re-encoded from %d to %d bytes to fit the broker's limit",
+            row.topic,
+            len(row.payload),
+            len(smaller),
+        )
+        return smaller
 
     async def _fetch(
         self, in_flight: dict[int, str], stop: asyncio.Event
@@ -310,24 +356,9 @@ class Forwarder:
         results = publisher.take_results()
         if not results:
             return
-        delivered: list[int] = []
-        rejected: list[tuple[int, str]] = []
-        reportable = 0
-        for row_id, failed in results:
-            event_id = in_flight.pop(row_id, None)
-            if failed is None:
-                delivered.append(row_id)
-                continue
-            if isinstance(failed, Refused):
-                reason, key = f"not publishable: {failed}", "client"
-            else:
-                reason, key = str(NegativeAck(failed)), f"{int(failed.value):#04x}"
-            rejected.append((row_id, reason))
-            self.stats.reasons[key] = self.stats.reasons.get(key, 0) + 1
-            # A refused report of refusals is not reported again: with an ACL that
-            # denies everything that would be one more alarm per interval, forever.
-            if event_id not in self._report_ids:
-                reportable += 1
+        delivered, rejected, transient, reportable = classify(
+            results, in_flight, report_ids=self._report_ids, reasons=self.stats.reasons
+        )
         try:
             await self._outbox.ack(delivered)
         except sqlite3.Error as exc:
@@ -347,6 +378,20 @@ class Forwarder:
             self.stats.dead_lettered += len(rejected)
             if reportable:
                 await self._report_rejects(reportable, rejected[-1][1])
+        await self._transient_backoff(transient, bool(delivered))
+
+    async def _transient_backoff(self, transient: int, progressed: bool) -> None:
+        """A broker that is only busy (0x80, 0x83, 0x97 quota exceeded) is waited for,
+        with growing jittered pauses; its refusals are not a verdict on the message."""
+        if not transient:
+            if progressed:
+                self._transient_attempt = 0
+            return
+        self.stats.transient_refusals += transient
+        delay = full_jitter(self._transient_attempt, base=0.2, cap=10.0)
+        self._transient_attempt += 1
+        log.debug("broker refused %d publishes for now; retrying in %.1f s", transient, delay)
+        await asyncio.sleep(delay)
 
     async def _report_rejects(self, n: int, reason: str) -> None:
         self._rejects_since_report += n
@@ -369,4 +414,7 @@ class Forwarder:
                 severity=Severity.CRITICAL,
             )
             self._report_ids.append(event.id)
-            await self._report(event)
+            try:
+                await self._report(event)
+            except Exception as exc:  # a full outbox must not stop forwarding
+                log.error("could not store the rejection report: %s", exc)

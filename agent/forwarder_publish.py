@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Collection
 from typing import Any
 
 import aiomqtt
@@ -125,6 +126,12 @@ class Publisher:
         else:
             self._rows[info.mid] = row_id
 
+    def refuse(self, row_id: int, reason: str) -> None:
+        """Record a message we will not send as it is (too large for this broker)."""
+        self.results.append((row_id, Refused(reason)))
+        if len(self.results) >= self._wake_at:
+            self.progress.set()
+
     @property
     def outstanding(self) -> int:
         """Messages handed to us whose outcome is not known yet."""
@@ -193,3 +200,71 @@ class Publisher:
                         raise NegativeAck(failed)
                     return
             await self.wait_results(len(self.results) + 1, timeout)
+
+
+def publish_packet_size(topic: str, payload: bytes) -> int:
+    """Bytes of an MQTT v5 QoS 1 PUBLISH without properties (what Maximum Packet Size caps)."""
+    remaining = 2 + len(topic.encode()) + 2 + 1 + len(payload)
+    length_bytes = next(
+        n for n, top in ((1, 128), (2, 16_384), (3, 2**21), (4, 2**28)) if remaining < top
+    )
+    return 1 + length_bytes + remaining
+
+
+class BrokerLimits:
+    """What the broker's CONNACK said about us (MQTT v5 properties), per connection.
+
+    aiomqtt keeps CONNACK properties to itself, so paho's ``on_connect`` is wrapped.
+    """
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self.max_packet: int | None = None
+        paho = client._client
+        aiomqtt_on_connect: Any = paho.on_connect
+
+        def on_connect(c: Any, userdata: Any, flags: Any, reason: Any, props: Any = None) -> None:
+            size = getattr(props, "MaximumPacketSize", None)
+            self.max_packet = int(size) if size else None
+            aiomqtt_on_connect(c, userdata, flags, reason, props)
+
+        paho.on_connect = on_connect
+
+
+# PUBACK reasons that describe the broker's moment, not the message: retried, not
+# dead-lettered (MQTT v5 §3.4.2.1: unspecified error, implementation specific error,
+# quota exceeded).
+TRANSIENT_REASONS = frozenset({0x80, 0x83, 0x97})
+
+
+def classify(
+    results: list[tuple[int, ReasonCode | Refused | None]],
+    in_flight: dict[int, str],
+    *,
+    report_ids: Collection[str],
+    reasons: dict[str, int],
+) -> tuple[list[int], list[tuple[int, str]], int, int]:
+    """Split outcomes into delivered, rejected (with reasons), transient refusals (left
+    pending, sent again after a backoff) and how many rejections to report; counts
+    rejection reasons into ``reasons``."""
+    delivered: list[int] = []
+    rejected: list[tuple[int, str]] = []
+    transient = reportable = 0
+    for row_id, failed in results:
+        event_id = in_flight.pop(row_id, None)
+        if failed is None:
+            delivered.append(row_id)
+            continue
+        if isinstance(failed, Refused):
+            reason, key = f"not publishable: {failed}", "client"
+        elif int(failed.value) in TRANSIENT_REASONS:
+            transient += 1
+            continue
+        else:
+            reason, key = str(NegativeAck(failed)), f"{int(failed.value):#04x}"
+        rejected.append((row_id, reason))
+        reasons[key] = reasons.get(key, 0) + 1
+        # A refused report of refusals is not reported again: with an ACL that denies
+        # everything that would be one more alarm per interval, forever.
+        if event_id not in report_ids:
+            reportable += 1
+    return delivered, rejected, transient, reportable
