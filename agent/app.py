@@ -17,7 +17,7 @@ from agent import __version__, systemd
 from agent.config import LoadedConfig
 from agent.driver import DriverConfigBase, DriverContext
 from agent.events import clock_is_synchronised
-from agent.forwarder import Forwarder
+from agent.forwarder import Forwarder, config_fingerprint
 from agent.registry import create_driver
 from agent.supervisor import Supervisor
 from buffer.outbox import Outbox, OutboxSink
@@ -48,7 +48,7 @@ class Agent:
             outbox=self.outbox,
             birth={
                 "version": __version__,
-                "config_sha256": loaded.sha256,
+                "config_sha256": config_fingerprint(cfg),
                 "site": cfg.gateway.site,
             },
             report=self.sink.emit,

@@ -14,6 +14,7 @@ Delivery rules (see docs/events.md and ../shared/research/anchors-reliability.md
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import sqlite3
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
+from pydantic import BaseModel
 
 from agent.backoff import full_jitter
 from agent.config import MqttConfig
@@ -64,6 +66,17 @@ class ForwarderStats:
     connect_failures: int = 0
     transient_refusals: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+
+
+def config_fingerprint(config: BaseModel) -> str:
+    """sha256 of the validated config in a canonical form, secrets masked.
+
+    Sent in the retained birth message, which anyone allowed to read ``edge/+/status``
+    sees: a hash of the raw file (password included) would be an offline password-
+    guessing oracle. Pydantic's JSON dump writes every ``SecretStr`` as ``**********``.
+    """
+    canonical = json.dumps(json.loads(config.model_dump_json()), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def build_tls_context(cfg: MqttConfig) -> ssl.SSLContext | None:
