@@ -37,6 +37,7 @@ from agent.forwarder_publish import (
     Publisher,
     classify,
     publish_packet_size,
+    retrieve_disconnect,
 )
 from buffer.outbox import Outbox, OutboxRow
 
@@ -181,6 +182,8 @@ class Forwarder:
                 self.connected.clear()
                 self.stats.connect_failures += 1
                 self._transition(up=False, why=exc)
+            finally:
+                retrieve_disconnect(client)
             # The backoff restarts only after a connection that held: a broker that
             # accepts and then drops us at once must not be hammered at the base delay.
             if up_since is not None and time.monotonic() - up_since >= _STABLE_AFTER_S:

@@ -268,3 +268,15 @@ def classify(
         if event_id not in report_ids:
             reportable += 1
     return delivered, rejected, transient, reportable
+
+
+def retrieve_disconnect(client: aiomqtt.Client) -> None:
+    """Mark aiomqtt's "disconnected" future as seen once we are done with a client.
+
+    aiomqtt sets an exception on it at every unexpected disconnection; nobody awaits it
+    when we drop the client and build a new one, so asyncio would log "Future exception
+    was never retrieved" for every lost connection.
+    """
+    for fut in (client._connected, client._disconnected):
+        if fut.done() and not fut.cancelled():
+            fut.exception()
