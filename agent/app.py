@@ -19,7 +19,7 @@ from agent.driver import DriverConfigBase, DriverContext
 from agent.events import clock_is_synchronised
 from agent.forwarder import Forwarder, config_fingerprint
 from agent.registry import create_driver
-from agent.supervisor import Supervisor
+from agent.supervisor import Supervisor, Watchdog
 from buffer.outbox import Outbox, OutboxSink
 
 log = logging.getLogger(__name__)
@@ -119,16 +119,31 @@ class Agent:
             forwarder.cancel()
         except Exception:
             log.exception("forwarder failed during shutdown")
-        await self.outbox.close()
+        # Bounded: a writer stuck on a dead disk must not hold shutdown past systemd's
+        # TimeoutStopSec (what it had not committed was never acknowledged to anyone).
+        if not await self.outbox.close(timeout=STOP_BUDGET_S / 2):
+            log.error("outbox did not close in time; exiting without its final checkpoint")
         self.context.shared.close_all()
 
     async def _watchdog(self) -> None:
         interval = systemd.watchdog_interval_s()
         if interval is None:
             return
-        while True:
-            systemd.notify("WATCHDOG=1")
-            await asyncio.sleep(interval)
+        await self._make_watchdog().run(interval)
+
+    def _make_watchdog(self) -> Watchdog:
+        async def backlog() -> int:
+            return (await self.outbox.stats()).pending
+
+        return Watchdog(
+            probe_writer=lambda: self.outbox.call(lambda _store: None),
+            backlog=backlog,
+            delivered=lambda: self.forwarder.stats.delivered,
+            connected=self.forwarder.connected.is_set,
+            sink=self.sink,
+            notify=systemd.notify,
+            source=f"/edge/{self.gateway_id}/watchdog",
+        )
 
 
 def _shrink_image(data: bytes, max_bytes: int) -> bytes | None:

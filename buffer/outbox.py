@@ -101,20 +101,25 @@ class Outbox:
         self._loop = asyncio.get_running_loop()
         ready: concurrent.futures.Future[OutboxStore] = concurrent.futures.Future()
         self._thread = threading.Thread(
-            target=self._writer, args=(ready,), name="buffer-writer", daemon=False
+            target=self._writer, args=(ready,), name="buffer-writer", daemon=True
         )
         self._thread.start()
         store = await asyncio.wrap_future(ready)
         self.quarantined = store.quarantined
         self.changed.set()
 
-    async def close(self) -> None:
-        """Finish every queued operation, checkpoint and close. Idempotent."""
+    async def close(self, timeout: float | None = None) -> bool:
+        """Finish every queued operation, checkpoint and close. Idempotent.
+
+        Returns False when the writer thread did not finish within ``timeout`` (it is a
+        daemon thread, so it cannot hold the process's exit).
+        """
         if self._thread is None:
-            return
+            return True
         self._queue.put(_STOP)
         thread, self._thread = self._thread, None
-        await asyncio.to_thread(thread.join)
+        await asyncio.to_thread(thread.join, timeout)
+        return not thread.is_alive()
 
     def _writer(self, ready: concurrent.futures.Future[OutboxStore]) -> None:
         try:
