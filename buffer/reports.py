@@ -9,11 +9,12 @@ from __future__ import annotations
 from agent.events import Event, Priority, Severity
 
 
-def dropped(counts: dict[str, int], totals: dict[str, int], *, source: str) -> Event:
+def dropped(counts: dict[str, int], totals: dict[str, int], *, dead: int, source: str) -> Event:
+    """Shed or expired since the last report; ``dead``: dead-lettered rows among them."""
     return Event(
         type="gateway.buffer.dropped",
         subject="buffer",
-        data={"dropped": counts, "dropped_total": totals},
+        data={"dropped": counts, "dropped_total": totals, "dead_letters_dropped": dead},
         priority=Priority.ALARM,
         severity=Severity.WARNING,
         source=source,

@@ -44,6 +44,9 @@ class Retention:
         self._transaction = transaction
         self._clock_synced = clock_synced
         self.unreported: dict[Priority, int] = dict.fromkeys(SHEDDABLE, 0)
+        # Dead letters (rows the broker refused) among the dropped: said separately, as
+        # they are the ones an operator meant to look at (requeue after an ACL fix).
+        self.unreported_dead = 0
         self._last_expiry = time.monotonic()
         self._over_cap = False
 
@@ -133,8 +136,9 @@ class Retention:
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS victims (id INTEGER PRIMARY KEY)")
             conn.execute("DELETE FROM victims")
             conn.executemany("INSERT INTO victims (id) VALUES (?)", [(i,) for i in row_ids])
-            freed, n_events = conn.execute(
-                "SELECT coalesce(sum(size), 0), count(DISTINCT event_id) FROM outbox "
+            freed, n_events, n_dead = conn.execute(
+                "SELECT coalesce(sum(size), 0), count(DISTINCT event_id), "
+                "coalesce(sum(state=1), 0) FROM outbox "
                 "WHERE event_id IN (SELECT event_id FROM outbox WHERE id IN victims)"
             ).fetchone()
             conn.execute(
@@ -148,6 +152,7 @@ class Retention:
             )
         self.sizes[prio] -= int(freed)
         self.unreported[prio] += int(n_events)
+        self.unreported_dead += int(n_dead)
         return int(n_events)
 
     def shed_for_disk(self, step: int) -> bool:

@@ -274,10 +274,12 @@ class OutboxStore:
         self._last_report = now
         counts = {p.label: n for p, n in unreported.items()}
         log.warning("buffer shed events to stay within its limits: %s", counts)
-        event = reports.dropped(counts, self.dropped_totals(), source=self._source)
+        dead = self.retention.unreported_dead
+        event = reports.dropped(counts, self.dropped_totals(), dead=dead, source=self._source)
         if self._append_internal(event):
             # Only a stored report settles the count; otherwise the next one carries it.
             self.retention.unreported = dict.fromkeys(SHEDDABLE, 0)
+            self.retention.unreported_dead = 0
 
     # -- forwarding ------------------------------------------------------------------
 
