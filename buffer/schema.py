@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlite_utils
 
 from buffer.config import BufferConfig
-from buffer.space import page_cap, wal_limit
+from buffer.space import page_cap, set_wal_limit, wal_limit
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +131,10 @@ def set_pragmas(conn: sqlite3.Connection, config: BufferConfig) -> None:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={config.synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")
-    # A small WAL (checkpointed at and truncated back to ``wal_limit``), counted in
-    # ``max_file_bytes``: see buffer.space.
+    # The WAL's size is counted in ``max_file_bytes`` and adjusted to the free space
+    # later (buffer.space).
     page = conn.execute("PRAGMA page_size").fetchone()[0]
-    limit = wal_limit(config.max_file_bytes)
-    conn.execute(f"PRAGMA journal_size_limit={limit}")
-    conn.execute(f"PRAGMA wal_autocheckpoint={max(16, limit // page)}")
+    set_wal_limit(conn, wal_limit(config.max_file_bytes))
     if config.max_file_bytes is not None:
         conn.execute(f"PRAGMA max_page_count={page_cap(config.max_file_bytes, page)}")
 

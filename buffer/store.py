@@ -89,7 +89,7 @@ class OutboxStore:
         self._source = source
         self._clock_synced = clock_synced or (lambda: False)
         self.conn, self.quarantined = open_outbox(config)
-        self.space = DiskSpace(config.path)
+        self.space = DiskSpace(config.path, self.conn, capped=config.max_file_bytes is not None)
         self.retention = Retention(
             self.conn,
             config,
@@ -252,7 +252,7 @@ class OutboxStore:
 
     def _after_append(self) -> None:
         self.retention.enforce()
-        self.space.restore()
+        self.space.housekeep()
         self._maybe_report()
 
     def expire(self, now: float | None = None) -> int:
@@ -356,7 +356,7 @@ class OutboxStore:
             freed = self._delete_acked(row_ids)
         for prio, size in freed.items():
             self._bytes[prio] -= size
-        self.space.restore()
+        self.space.housekeep()
 
     def _delete_acked(self, row_ids: Sequence[int]) -> dict[Priority, int]:
         freed = dict.fromkeys(Priority, 0)
