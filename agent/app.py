@@ -138,8 +138,10 @@ class Agent:
         return Watchdog(
             probe_writer=lambda: self.outbox.call(lambda _store: None),
             backlog=backlog,
-            delivered=lambda: self.forwarder.stats.delivered,
-            connected=self.forwarder.connected.is_set,
+            forwarding=lambda: (
+                self.forwarder.stats.delivered,
+                self.forwarder.connected.is_set(),
+            ),
             sink=self.sink,
             notify=systemd.notify,
             source=f"/edge/{self.gateway_id}/watchdog",

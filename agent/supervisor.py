@@ -169,8 +169,7 @@ class Watchdog:
         *,
         probe_writer: Callable[[], Awaitable[object]],
         backlog: Callable[[], Awaitable[int]],
-        delivered: Callable[[], int],
-        connected: Callable[[], bool],
+        forwarding: Callable[[], tuple[int, bool]],
         sink: EventSink,
         notify: Callable[[str], object],
         source: str,
@@ -178,15 +177,14 @@ class Watchdog:
     ) -> None:
         self._probe_writer = probe_writer
         self._backlog = backlog
-        self._delivered = delivered
-        self._connected = connected
+        self._forwarding = forwarding  # (rows delivered so far, uplink connected)
         self._sink = sink
         self._notify = notify
         self._source = source
         self._stall_s = stall_s
         self.writer_stuck = False
         self.stalled = False
-        self._progress = (delivered(), time.monotonic())
+        self._progress = (forwarding()[0], time.monotonic())
 
     async def run(self, interval: float) -> None:
         while True:
@@ -210,7 +208,7 @@ class Watchdog:
         await self._check_forwarding()
 
     async def _check_forwarding(self) -> None:
-        now, delivered = time.monotonic(), self._delivered()
+        now, (delivered, connected) = time.monotonic(), self._forwarding()
         if delivered != self._progress[0]:
             self._progress = (delivered, now)
             self.stalled = False
@@ -222,7 +220,6 @@ class Watchdog:
             self._progress = (delivered, now)
             return
         self.stalled = True
-        connected = self._connected()
         log.error(
             "forwarder delivered nothing for %.0f s (uplink %s)",
             now - self._progress[1],

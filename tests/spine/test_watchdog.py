@@ -29,8 +29,7 @@ def test_stuck_writer_thread_withholds_the_ping(tmp_path: Path) -> None:
         dog = Watchdog(
             probe_writer=lambda: box.call(lambda _s: None),
             backlog=lambda: asyncio.sleep(0, 0),
-            delivered=lambda: 0,
-            connected=lambda: True,
+            forwarding=lambda: (0, True),
             sink=_Sink(),
             notify=pings.append,
             source="/edge/test/watchdog",
@@ -64,8 +63,7 @@ def test_broker_outage_is_an_alarm_not_a_missed_ping() -> None:
         dog = Watchdog(
             probe_writer=probe,
             backlog=backlog,
-            delivered=lambda: 7,
-            connected=lambda: False,
+            forwarding=lambda: (7, False),
             sink=sink,
             notify=pings.append,
             source="/edge/test/watchdog",
