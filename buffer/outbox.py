@@ -31,9 +31,9 @@ _LOCKED_TRIES = 12  # x busy_timeout (5 s): a crew's sqlite3 shell may hold the 
 
 def _is_locked(exc: sqlite3.OperationalError) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
-    return (code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)) or (
-        "locked" in str(exc)
-    )
+    if code is not None and (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return True
+    return "locked" in str(exc)
 
 
 __all__ = ["BufferFullError", "Outbox", "OutboxRow", "OutboxStats"]
@@ -203,15 +203,16 @@ class Outbox:
     def _append_retrying(store: OutboxStore, events: list[Event]) -> list[int]:
         """``store.append``, retried as one group while another connection holds the
         write lock (each try already waits ``busy_timeout``), for at most _LOCKED_TRIES."""
-        for attempt in range(_LOCKED_TRIES):
+        tries = 0
+        while True:
             try:
                 return store.append(events)
             except sqlite3.OperationalError as exc:
-                if not _is_locked(exc) or attempt == _LOCKED_TRIES - 1:
+                tries += 1
+                if not _is_locked(exc) or tries >= _LOCKED_TRIES:
                     raise
-                if attempt == 0:
+                if tries == 1:
                     log.warning("buffer locked by another connection; %d events wait", len(events))
-        raise AssertionError("unreachable")
 
     @staticmethod
     def _run_call(store: OutboxStore, call: _Call) -> None:
