@@ -18,10 +18,10 @@ from agent.clock import clock_is_synchronised
 from agent.config import LoadedConfig
 from agent.config_checks import startup_problems
 from agent.driver import Driver, DriverConfigBase, DriverContext
-from agent.forwarder import Forwarder
+from agent.forwarder import Forwarder, config_fingerprint
 from agent.kinds import KINDS, Kind
 from agent.registry import create_driver
-from agent.supervisor import Supervisor
+from agent.supervisor import Supervisor, Watchdog
 from buffer.outbox import Outbox, OutboxSink
 
 log = logging.getLogger(__name__)
@@ -56,10 +56,11 @@ class Agent:
             outbox=self.outbox,
             birth={
                 "version": __version__,
-                "config_sha256": loaded.sha256,
+                "config_sha256": config_fingerprint(cfg),
                 "site": cfg.gateway.site,
             },
             report=self.sink.emit,
+            shrink_image=_shrink_image,
         )
         self.supervisor = Supervisor(
             cfg.drivers,
@@ -126,16 +127,43 @@ class Agent:
             forwarder.cancel()
         except Exception:
             log.exception("forwarder failed during shutdown")
-        await self.outbox.close()
+        # Bounded: a writer stuck on a dead disk must not hold shutdown past systemd's
+        # TimeoutStopSec (what it had not committed was never acknowledged to anyone).
+        if not await self.outbox.close(timeout=STOP_BUDGET_S / 2):
+            log.error("outbox did not close in time; exiting without its final checkpoint")
         self.context.shared.close_all()
 
     async def _watchdog(self) -> None:
         interval = systemd.watchdog_interval_s()
         if interval is None:
             return
-        while True:
-            systemd.notify("WATCHDOG=1")
-            await asyncio.sleep(interval)
+        await self._make_watchdog().run(interval)
+
+    def _make_watchdog(self) -> Watchdog:
+        async def backlog() -> int:
+            return (await self.outbox.stats()).pending
+
+        return Watchdog(
+            probe_writer=lambda: self.outbox.call(lambda _store: None),
+            backlog=backlog,
+            forwarding=lambda: (
+                self.forwarder.stats.delivered,
+                self.forwarder.connected.is_set(),
+            ),
+            sink=self.sink,
+            notify=systemd.notify,
+            source=f"/edge/{self.gateway_id}/watchdog",
+        )
+
+
+def _shrink_image(data: bytes, max_bytes: int) -> bytes | None:
+    """Forwarder hook: re-encode an evidence JPEG to fit the broker (only vision/ may
+    use OpenCV; imported late, so a gateway without the vision extra still starts)."""
+    try:
+        from vision.evidence import shrink_jpeg
+    except ImportError:
+        return None
+    return shrink_jpeg(data, max_bytes)
 
 
 EXIT_CONFIG = 2  # the same code ``edge-agent config check`` gives for the same problems

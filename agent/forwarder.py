@@ -14,8 +14,10 @@ Delivery rules (see docs/events.md and ../shared/research/anchors-reliability.md
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
@@ -23,12 +25,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
-import paho.mqtt.client as mqtt
-from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import BaseModel
 
 from agent.backoff import full_jitter
 from agent.config import MqttConfig
 from agent.events import Event, Priority, Severity
+from agent.forwarder_publish import (
+    BrokerLimits,
+    NegativeAck,
+    Publisher,
+    classify,
+    publish_packet_size,
+    retrieve_disconnect,
+)
 from agent.tls import build_tls_context
 from buffer.outbox import Outbox, OutboxRow
 
@@ -56,185 +65,19 @@ class ForwarderStats:
     dead_lettered: int = 0
     connects: int = 0
     connect_failures: int = 0
+    transient_refusals: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
 
-class _Refused(str):
-    """paho refused a message locally (ValueError): it can never be sent as it is."""
+def config_fingerprint(config: BaseModel) -> str:
+    """sha256 of the validated config in a canonical form, secrets masked.
 
-    __slots__ = ()
-
-
-class NegativeAck(Exception):  # noqa: N818 - named after the MQTT packet
-    def __init__(self, reason: ReasonCode) -> None:
-        super().__init__(f"PUBACK {int(reason.value):#04x} {reason}")
-        self.reason = reason
-
-
-class _Publisher:
-    """QoS 1 publishing on aiomqtt's connection, with PUBACK reason codes.
-
-    aiomqtt 2.5.1 completes ``publish`` on any PUBACK and drops the reason code, and it
-    spends a task per publish on its timeout. We publish through the paho client that
-    aiomqtt drives (its socket callbacks run in our event loop) and hook ``on_publish``
-    and ``on_disconnect``: each PUBACK is recorded against its message id together with
-    its reason code, and a lost connection wakes the waiter at once.
-
-    The in-flight window is ours, not paho's (paho runs with an unlimited window): paho
-    would keep the overflow in its own queue and, on every PUBACK, scan its whole
-    in-flight table for the next message to send. We keep the overflow in a deque and
-    send the next message from inside the PUBACK callback, so the wire never waits for
-    an event-loop round trip and each PUBACK costs O(1).
+    Sent in the retained birth message, which anyone allowed to read ``edge/+/status``
+    sees: a hash of the raw file (password included) would be an offline password-
+    guessing oracle. Pydantic's JSON dump writes every ``SecretStr`` as ``**********``.
     """
-
-    def __init__(self, client: aiomqtt.Client, *, window: int = 64) -> None:
-        self._paho = client._client  # the hook point aiomqtt 2.x offers
-        self._window = window
-        self._rows: dict[int, int] = {}  # paho mid -> outbox row id, on the wire
-        self._queued: deque[tuple[int, str, bytes, bool]] = deque()  # waiting for the window
-        self._early: dict[int, ReasonCode | _Refused | None] = {}
-        self.results: list[tuple[int, ReasonCode | _Refused | None]] = []
-        self.progress = asyncio.Event()
-        self.lost: BaseException | None = None
-        self._wake_at = 0
-        self._woken = False
-        self._last_ack = time.monotonic()
-        aiomqtt_on_disconnect: Any = self._paho.on_disconnect
-
-        def on_publish(c: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-            failed = reason if isinstance(reason, ReasonCode) and reason.is_failure else None
-            row = self._rows.pop(mid, None)
-            if row is None:
-                self._early[mid] = failed
-            else:
-                self.results.append((row, failed))
-            self._last_ack = time.monotonic()
-            if self._queued:
-                self._send_queued()
-            if len(self.results) >= self._wake_at:
-                self.progress.set()
-            # aiomqtt's own on_publish is not chained: every publish on this connection
-            # goes through this class, so it would only look up (and miss) each mid.
-
-        def on_disconnect(*args: Any) -> None:
-            self.lost = aiomqtt.MqttError(f"connection lost: {args[2] if len(args) > 2 else ''}")
-            self.progress.set()
-            aiomqtt_on_disconnect(*args)
-
-        self._paho.on_publish = on_publish
-        self._paho.on_disconnect = on_disconnect
-        # paho's per-packet debug lines ("Received PUBACK …") cost a logger call per
-        # message even when filtered out; connection changes are logged by the forwarder.
-        self._paho.disable_logger()
-
-    def publish(self, row_id: int, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        """Send one message, or queue it behind the window; its outcome appears in
-        ``results`` later (a message paho refuses as it stands: a ``_Refused`` outcome)."""
-        if self.lost is not None:
-            raise self.lost
-        if not self._rows:
-            # Nothing was outstanding: the broker's silence so far is our idleness, not
-            # its fault. Time the PUBACK deadline from now.
-            self._last_ack = time.monotonic()
-        if self._queued or len(self._rows) >= self._window:
-            self._queued.append((row_id, topic, payload, retain))
-        else:
-            self._send(row_id, topic, payload, retain)
-
-    def _send_queued(self) -> None:
-        """Fill the window from the queue (called from paho's PUBACK handling)."""
-        while self._queued and len(self._rows) < self._window and self.lost is None:
-            row_id, topic, payload, retain = self._queued.popleft()
-            try:
-                self._send(row_id, topic, payload, retain)
-            except aiomqtt.MqttError as exc:
-                # The rows stay in the outbox; the next connection sends them again.
-                self.lost = exc
-                self.progress.set()
-
-    def _send(self, row_id: int, topic: str, payload: bytes, retain: bool) -> None:
-        try:
-            info = self._paho.publish(topic, payload, qos=1, retain=retain)
-        except ValueError as exc:
-            # A topic paho cannot carry, a payload over the MQTT limit: no retry can
-            # help; the forwarder keeps it as a dead letter.
-            self.results.append((row_id, _Refused(str(exc))))
-            return
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
-        if info.mid in self._early:  # PUBACK already processed (defensive; not expected)
-            self.results.append((row_id, self._early.pop(info.mid)))
-        else:
-            self._rows[info.mid] = row_id
-
-    @property
-    def outstanding(self) -> int:
-        """Messages handed to us whose outcome is not known yet."""
-        return len(self._rows) + len(self._queued)
-
-    def take_results(self) -> list[tuple[int, ReasonCode | _Refused | None]]:
-        out, self.results = self.results, []
-        return out
-
-    def unwake(self) -> None:
-        self._woken = False
-
-    def wake(self) -> None:
-        """Wake a waiter early (used when the agent is stopping)."""
-        self._woken = True
-        self.progress.set()
-
-    async def wait_results(self, want: int, timeout: float) -> None:
-        """Wait until ``want`` outcomes are ready, the link is lost, or ``wake()``.
-
-        Waking per PUBACK would cost an event-loop round trip per message; waking per
-        chunk keeps the loop free for paho's socket callbacks. ``timeout`` is measured
-        from the last PUBACK: a broker that acknowledges slowly is fine, a silent one is
-        not.
-        """
-        self._wake_at = max(1, want)
-        try:
-            while len(self.results) < self._wake_at:
-                if self.lost is not None:
-                    raise self.lost
-                if self._woken:  # woken before we got here: clearing would lose it
-                    self._woken = False
-                    return
-                self.progress.clear()
-                silent_for = time.monotonic() - self._last_ack
-                try:
-                    async with asyncio.timeout(max(0.0, timeout - silent_for)):
-                        await self.progress.wait()
-                except TimeoutError:
-                    if time.monotonic() - self._last_ack >= timeout:
-                        raise aiomqtt.MqttError(
-                            f"no PUBACK for {timeout:.0f} s; broker unresponsive"
-                        ) from None
-                    continue
-                if self._woken:
-                    self._woken = False
-                    return
-        finally:
-            self._wake_at = 0
-        if self.lost is not None and not self.results:
-            raise self.lost
-
-    async def publish_and_wait(
-        self, topic: str, payload: bytes, *, retain: bool, timeout: float
-    ) -> None:
-        """Publish one message and wait for its PUBACK; raise NegativeAck if refused."""
-        self.publish(-1, topic, payload, retain=retain)
-        self._last_ack = time.monotonic()
-        while True:
-            for i, (row, failed) in enumerate(self.results):
-                if row == -1:
-                    del self.results[i]
-                    if isinstance(failed, _Refused):
-                        raise aiomqtt.MqttError(f"not publishable: {failed}")
-                    if failed is not None:
-                        raise NegativeAck(failed)
-                    return
-            await self.wait_results(len(self.results) + 1, timeout)
+    canonical = json.dumps(json.loads(config.model_dump_json()), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class Forwarder:
@@ -248,8 +91,13 @@ class Forwarder:
         outbox: Outbox,
         birth: dict[str, Any],
         report: Callable[[Event], Any] | None = None,
+        shrink_image: Callable[[bytes, int], bytes | None] | None = None,
     ) -> None:
         self._cfg = cfg
+        # Re-encodes an evidence JPEG to at most N bytes (None if it cannot); provided by
+        # the wiring, because only vision/ may use OpenCV.
+        self._shrink_image = shrink_image
+        self._limits: BrokerLimits | None = None
         self._gw = gateway_id
         self._outbox = outbox
         self._birth = birth
@@ -263,6 +111,11 @@ class Forwarder:
         self._rejects_since_report = 0
         self._last_reject_report = 0.0
         self._report_ids: deque[str] = deque(maxlen=64)  # our own rejection reports
+        # Rows the broker acknowledged whose delete failed (a locked or full database):
+        # never re-sent, deleted again later. Bounded by the pump pausing while set.
+        self._unacked: list[int] = []
+        self._store_trouble: str | None = None
+        self._transient_attempt = 0
 
     def _status(self, state: str, **extra: Any) -> bytes:
         doc = {"state": state, "gateway": self._gw, **extra}
@@ -279,7 +132,7 @@ class Forwarder:
             protocol=aiomqtt.ProtocolVersion.V5,
             keepalive=cfg.keepalive_s,
             timeout=cfg.timeout_s,
-            # Unlimited in paho: _Publisher keeps the window (see its docstring).
+            # Unlimited in paho: Publisher keeps the window (see its docstring).
             max_inflight_messages=0,
             tls_context=self._tls,
             logger=_mqtt_log,
@@ -295,10 +148,11 @@ class Forwarder:
         attempt = 0
         while not stop.is_set():
             client = self._client()
+            self._limits = BrokerLimits(client)
             up_since: float | None = None
             try:
                 async with client:
-                    publisher = _Publisher(client, window=self._cfg.inflight)
+                    publisher = Publisher(client, window=self._cfg.inflight)
                     self.stats.connects += 1
                     up_since = time.monotonic()
                     await publisher.publish_and_wait(
@@ -312,10 +166,12 @@ class Forwarder:
                     await self._pump(publisher, stop)
                     await self._say_offline(publisher)
                     return
-            except (aiomqtt.MqttError, NegativeAck, OSError) as exc:
+            except (aiomqtt.MqttError, NegativeAck, OSError, sqlite3.Error) as exc:
                 self.connected.clear()
                 self.stats.connect_failures += 1
                 self._transition(up=False, why=exc)
+            finally:
+                retrieve_disconnect(client)
             # The backoff restarts only after a connection that held: a broker that
             # accepts and then drops us at once must not be hammered at the base delay.
             if up_since is not None and time.monotonic() - up_since >= _STABLE_AFTER_S:
@@ -341,7 +197,7 @@ class Forwarder:
                 "uplink to %s:%d is down: %s", self._cfg.host, self._cfg.effective_port, why
             )
 
-    async def _say_offline(self, publisher: _Publisher) -> None:
+    async def _say_offline(self, publisher: Publisher) -> None:
         try:
             await publisher.publish_and_wait(
                 self.status_topic,
@@ -352,7 +208,7 @@ class Forwarder:
         except (aiomqtt.MqttError, NegativeAck) as exc:
             log.warning("could not publish offline status: %s", exc)
 
-    async def _pump(self, publisher: _Publisher, stop: asyncio.Event) -> None:
+    async def _pump(self, publisher: Publisher, stop: asyncio.Event) -> None:
         """Keep ``inflight`` publishes on the wire, refilling as PUBACKs return.
 
         Rows are read from the outbox a batch at a time; outcomes are settled in chunks
@@ -372,14 +228,13 @@ class Forwarder:
         try:
             while not stop.is_set():
                 while queue and publisher.outstanding < handed:
-                    row = queue.popleft()
-                    publisher.publish(row.id, self._prefix + row.topic, row.payload)
+                    self._send_row(publisher, queue.popleft())
                 if not queue:
                     await self._settle(publisher, in_flight)
                     self._outbox.changed.clear()
-                    fresh = await self._outbox.pending(
-                        self._cfg.batch, exclude=frozenset(in_flight)
-                    )
+                    fresh = await self._fetch(in_flight, stop)
+                    if fresh is None:
+                        continue
                     if fresh:
                         queue.extend(fresh)
                         in_flight.update((r.id, r.event_id) for r in fresh)
@@ -408,8 +263,87 @@ class Forwarder:
             waker.cancel()
             await self._settle(publisher, in_flight)
 
+    def _send_row(self, publisher: Publisher, row: OutboxRow) -> None:
+        """Publish ``row``, or refuse it here when it cannot fit the broker's Maximum
+        Packet Size: sent anyway, the broker would drop the connection and the same row
+        would go first after every reconnect, blocking the uplink (issue 9 item 2)."""
+        topic = self._prefix + row.topic
+        limit = self._limits.max_packet if self._limits is not None else None
+        payload = row.payload
+        if limit is not None and publish_packet_size(topic, payload) > limit:
+            payload = self._fit_evidence(row, topic, limit) or b""
+            if not payload:
+                size = publish_packet_size(topic, row.payload)
+                publisher.refuse(
+                    row.id, f"{size} bytes over the broker's maximum packet size {limit}"
+                )
+                return
+        publisher.publish(row.id, topic, payload)
+
+    def _fit_evidence(self, row: OutboxRow, topic: str, limit: int) -> bytes | None:
+        """An evidence image (attachment, JPEG) re-encoded to fit, else ``None``."""
+        if row.part == 0 or self._shrink_image is None or row.payload[:2] != b"\xff\xd8":
+            return None
+        room = limit - publish_packet_size(topic, b"")
+        smaller = self._shrink_image(row.payload, room)
+        if smaller is None or publish_packet_size(topic, smaller) > limit:
+            return None
+        log.warning(
+            "evidence %s re-encoded from %d to %d bytes to fit the broker's limit",
+            row.topic,
+            len(row.payload),
+            len(smaller),
+        )
+        return smaller
+
+    async def _fetch(
+        self, in_flight: dict[int, str], stop: asyncio.Event
+    ) -> list[OutboxRow] | None:
+        """The next batch, or ``None`` after a pause when the outbox cannot be read now
+        (locked by a crew's sqlite3 shell, a full disk): the forwarder waits, never dies."""
+        try:
+            if self._unacked:
+                await self._retry_unacked()
+            fresh = await self._outbox.pending(
+                self._cfg.batch, exclude=frozenset(in_flight) | frozenset(self._unacked)
+            )
+        except sqlite3.Error as exc:
+            self._note_store(exc)
+            await self._pause(stop)
+            return None
+        self._note_store(None)
+        return fresh
+
+    async def _retry_unacked(self) -> None:
+        ids, self._unacked = self._unacked, []
+        try:
+            await self._outbox.ack(ids)
+        except sqlite3.Error:
+            self._unacked = ids
+            raise
+        self.stats.delivered += len(ids)
+
+    def _note_store(self, exc: sqlite3.Error | None) -> None:
+        """Log when the outbox starts and stops refusing the forwarder (transitions)."""
+        why = None if exc is None else str(exc)
+        if (why is None) == (self._store_trouble is None):
+            return
+        self._store_trouble = why
+        if why is None:
+            log.info("outbox usable again; forwarding resumes")
+        else:
+            log.error("outbox unusable for the forwarder (%s); retrying", why)
+
     @staticmethod
-    async def _wake_on(stop: asyncio.Event, publisher: _Publisher) -> None:
+    async def _pause(stop: asyncio.Event, delay: float = 1.0) -> None:
+        try:
+            async with asyncio.timeout(delay):
+                await stop.wait()
+        except TimeoutError:
+            pass
+
+    @staticmethod
+    async def _wake_on(stop: asyncio.Event, publisher: Publisher) -> None:
         await stop.wait()
         publisher.wake()
 
@@ -422,35 +356,46 @@ class Forwarder:
             waiter.cancel()
             stopper.cancel()
 
-    async def _settle(self, publisher: _Publisher, in_flight: dict[int, str]) -> None:
+    async def _settle(self, publisher: Publisher, in_flight: dict[int, str]) -> None:
         results = publisher.take_results()
         if not results:
             return
-        delivered: list[int] = []
-        rejected: list[tuple[int, str]] = []
-        reportable = 0
-        for row_id, failed in results:
-            event_id = in_flight.pop(row_id, None)
-            if failed is None:
-                delivered.append(row_id)
-                continue
-            if isinstance(failed, _Refused):
-                reason, key = f"not publishable: {failed}", "client"
-            else:
-                reason, key = str(NegativeAck(failed)), f"{int(failed.value):#04x}"
-            rejected.append((row_id, reason))
-            self.stats.reasons[key] = self.stats.reasons.get(key, 0) + 1
-            # A refused report of refusals is not reported again: with an ACL that
-            # denies everything that would be one more alarm per interval, forever.
-            if event_id not in self._report_ids:
-                reportable += 1
-        await self._outbox.ack(delivered)
-        self.stats.delivered += len(delivered)
+        delivered, rejected, transient, reportable = classify(
+            results, in_flight, report_ids=self._report_ids, reasons=self.stats.reasons
+        )
+        try:
+            await self._outbox.ack(delivered)
+        except sqlite3.Error as exc:
+            # Acknowledged but not deleted: keep the ids, never send them again, and
+            # delete them once the outbox lets us (see _fetch).
+            self._note_store(exc)
+            self._unacked.extend(delivered)
+        else:
+            self.stats.delivered += len(delivered)
         if rejected:
-            await self._outbox.dead_letter(rejected)
+            try:
+                await self._outbox.dead_letter(rejected)
+            except sqlite3.Error as exc:
+                # Still pending in the outbox: sent again later, refused again, kept then.
+                self._note_store(exc)
+                return
             self.stats.dead_lettered += len(rejected)
             if reportable:
                 await self._report_rejects(reportable, rejected[-1][1])
+        await self._transient_backoff(transient, bool(delivered))
+
+    async def _transient_backoff(self, transient: int, progressed: bool) -> None:
+        """A broker that is only busy (0x80, 0x83, 0x97 quota exceeded) is waited for,
+        with growing jittered pauses; its refusals are not a verdict on the message."""
+        if not transient:
+            if progressed:
+                self._transient_attempt = 0
+            return
+        self.stats.transient_refusals += transient
+        delay = full_jitter(self._transient_attempt, base=0.2, cap=10.0)
+        self._transient_attempt += 1
+        log.debug("broker refused %d publishes for now; retrying in %.1f s", transient, delay)
+        await asyncio.sleep(delay)
 
     async def _report_rejects(self, n: int, reason: str) -> None:
         self._rejects_since_report += n
@@ -473,4 +418,7 @@ class Forwarder:
                 severity=Severity.CRITICAL,
             )
             self._report_ids.append(event.id)
-            await self._report(event)
+            try:
+                await self._report(event)
+            except Exception as exc:  # a full outbox must not stop forwarding
+                log.error("could not store the rejection report: %s", exc)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from agent.backoff import full_jitter
@@ -149,3 +149,95 @@ class Supervisor:
         if previous == "failing":
             log.info("driver %s recovered after %d restarts", h.name, h.restarts)
             await self._publish_health(h, Severity.INFO)
+
+
+class Watchdog:
+    """systemd's WATCHDOG=1, sent only while the parts that must make progress do.
+
+    The event loop turning is not enough: a stuck outbox writer thread stalls every
+    producer while the loop runs on. So each ping first runs a no-op on the writer
+    thread; when that does not return within the interval, no ping is sent and systemd
+    restarts the agent (WatchdogSec). A forwarder that has rows to send and delivers
+    nothing for ``stall_s`` (a broker outage, or a connected uplink that does not move)
+    is reported once per stall as a ``gateway.forward.stalled`` alarm instead, and the
+    pings go on: a restart would not help, and an outage must never become a restart
+    loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        probe_writer: Callable[[], Awaitable[object]],
+        backlog: Callable[[], Awaitable[int]],
+        forwarding: Callable[[], tuple[int, bool]],
+        sink: EventSink,
+        notify: Callable[[str], object],
+        source: str,
+        stall_s: float = 300.0,
+    ) -> None:
+        self._probe_writer = probe_writer
+        self._backlog = backlog
+        self._forwarding = forwarding  # (rows delivered so far, uplink connected)
+        self._sink = sink
+        self._notify = notify
+        self._source = source
+        self._stall_s = stall_s
+        self.writer_stuck = False
+        self.stalled = False
+        self._progress = (forwarding()[0], time.monotonic())
+
+    async def run(self, interval: float) -> None:
+        while True:
+            await self.beat(interval)
+            await asyncio.sleep(interval)
+
+    async def beat(self, interval: float) -> None:
+        """One round: probe, ping if healthy, check forward progress."""
+        try:
+            async with asyncio.timeout(interval):
+                await self._probe_writer()
+        except TimeoutError:
+            if not self.writer_stuck:
+                log.error("buffer writer thread stuck for %.0f s; withholding WATCHDOG=1", interval)
+            self.writer_stuck = True
+            return
+        if self.writer_stuck:
+            log.info("buffer writer thread responds again")
+        self.writer_stuck = False
+        self._notify("WATCHDOG=1")
+        await self._check_forwarding()
+
+    async def _check_forwarding(self) -> None:
+        now, (delivered, connected) = time.monotonic(), self._forwarding()
+        if delivered != self._progress[0]:
+            self._progress = (delivered, now)
+            self.stalled = False
+            return
+        if self.stalled or now - self._progress[1] < self._stall_s:
+            return
+        backlog = await self._backlog()
+        if not backlog:
+            self._progress = (delivered, now)
+            return
+        self.stalled = True
+        log.error(
+            "forwarder delivered nothing for %.0f s (uplink %s)",
+            now - self._progress[1],
+            "up" if connected else "down",
+        )
+        event = Event(
+            type="gateway.forward.stalled",
+            subject="forwarder",
+            data={
+                "pending": backlog,
+                "stalled_s": round(now - self._progress[1]),
+                "connected": connected,
+            },
+            priority=Priority.ALARM,
+            severity=Severity.CRITICAL,
+            source=self._source,
+        )
+        try:
+            await self._sink.emit(event)
+        except Exception as exc:
+            log.error("could not record the forwarding stall: %s", exc)

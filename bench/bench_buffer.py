@@ -20,7 +20,7 @@ from typing import Any
 from agent.events import Event, Priority, encode_cloudevent
 from buffer.config import BufferConfig
 from buffer.outbox import Outbox
-from buffer.store import _SCHEMA as SCHEMA
+from buffer.schema import SCHEMA
 
 BATCH = 100
 

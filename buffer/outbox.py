@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import logging
 import queue
+import sqlite3
 import threading
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
@@ -25,6 +26,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _MAX_GROUP = 4096  # events per commit; bounds one transaction's size and latency
+_LOCKED_TRIES = 12  # x busy_timeout (5 s): a crew's sqlite3 shell may hold the lock a minute
+
+
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return True
+    return "locked" in str(exc)
+
 
 __all__ = ["BufferFullError", "Outbox", "OutboxRow", "OutboxStats"]
 
@@ -91,20 +101,25 @@ class Outbox:
         self._loop = asyncio.get_running_loop()
         ready: concurrent.futures.Future[OutboxStore] = concurrent.futures.Future()
         self._thread = threading.Thread(
-            target=self._writer, args=(ready,), name="buffer-writer", daemon=False
+            target=self._writer, args=(ready,), name="buffer-writer", daemon=True
         )
         self._thread.start()
         store = await asyncio.wrap_future(ready)
         self.quarantined = store.quarantined
         self.changed.set()
 
-    async def close(self) -> None:
-        """Finish every queued operation, checkpoint and close. Idempotent."""
+    async def close(self, timeout: float | None = None) -> bool:
+        """Finish every queued operation, checkpoint and close. Idempotent.
+
+        Returns False when the writer thread did not finish within ``timeout`` (it is a
+        daemon thread, so it cannot hold the process's exit).
+        """
         if self._thread is None:
-            return
+            return True
         self._queue.put(_STOP)
         thread, self._thread = self._thread, None
-        await asyncio.to_thread(thread.join)
+        await asyncio.to_thread(thread.join, timeout)
+        return not thread.is_alive()
 
     def _writer(self, ready: concurrent.futures.Future[OutboxStore]) -> None:
         try:
@@ -163,11 +178,13 @@ class Outbox:
             return
         events = [e for a in group for e in a.events]
         try:
-            seqs = store.append(events)
+            seqs = self._append_retrying(store, events)
         except Exception as exc:
-            if len(group) > 1 and not isinstance(exc, BufferFullError):
+            if len(group) > 1 and not isinstance(exc, BufferFullError | sqlite3.Error):
                 # One producer's bad event (say, data that is not JSON) must not fail the
-                # others it happened to share a commit with: retry each on its own.
+                # others it happened to share a commit with: retry each on its own. A
+                # database error is not one producer's fault: retrying each member would
+                # only repeat it (with a busy wait each), so the group fails together.
                 for a in group:
                     self._commit_group(store, [a])
                 return
@@ -181,6 +198,21 @@ class Outbox:
             i += n
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.changed.set)
+
+    @staticmethod
+    def _append_retrying(store: OutboxStore, events: list[Event]) -> list[int]:
+        """``store.append``, retried as one group while another connection holds the
+        write lock (each try already waits ``busy_timeout``), for at most _LOCKED_TRIES."""
+        tries = 0
+        while True:
+            try:
+                return store.append(events)
+            except sqlite3.OperationalError as exc:
+                tries += 1
+                if not _is_locked(exc) or tries >= _LOCKED_TRIES:
+                    raise
+                if tries == 1:
+                    log.warning("buffer locked by another connection; %d events wait", len(events))
 
     @staticmethod
     def _run_call(store: OutboxStore, call: _Call) -> None:

@@ -1,8 +1,10 @@
-"""The SQLite outbox itself: synchronous, owned by exactly one thread.
+"""The outbox core: append, read pending rows, delete acknowledged, dead-letter refused.
 
-This is the only module that imports sqlite-utils. Everything here runs on the writer
-thread of :class:`buffer.outbox.Outbox`; sqlite connections are bound to the thread that
-opened them, so nothing else may touch ``OutboxStore``.
+Synchronous, owned by exactly one thread: everything here runs on the writer thread of
+:class:`buffer.outbox.Outbox` (sqlite connections are bound to the thread that opened
+them). Opening and quarantine live in :mod:`buffer.schema`, shedding and expiry in
+:mod:`buffer.retention`, the events the outbox reports about itself in
+:mod:`buffer.reports`.
 
 Rows are events (``part`` 0) and their binary attachments (``part`` 1..n). The
 gateway-wide event sequence number is kept in ``meta`` so that attachments and deleted
@@ -15,76 +17,29 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
-
-import sqlite_utils
 
 from agent.events import (
     Event,
     Priority,
-    Severity,
     attachment_topic_suffix,
     encode_cloudevent,
     event_topic_suffix,
 )
+from buffer import reports
 from buffer.config import BufferConfig
+from buffer.integrity import CHECKSUM_REASON, reconcile_seq, row_crc, row_is_intact
+from buffer.retention import SHEDDABLE, Retention
+from buffer.schema import DEAD, PENDING, open_outbox
+from buffer.seqmark import SeqMark
+from buffer.space import DiskSpace
 
 log = logging.getLogger(__name__)
-
-# "EDGE" — marks files created by this agent, so a foreign SQLite file is recognised.
-APPLICATION_ID = 0x45444745
-SCHEMA_VERSION = 2
-
-PENDING = 0
-DEAD = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id    TEXT    NOT NULL,
-    part        INTEGER NOT NULL DEFAULT 0,
-    seq         INTEGER NOT NULL,
-    priority    INTEGER NOT NULL,
-    topic       TEXT    NOT NULL,
-    payload     BLOB    NOT NULL,
-    size        INTEGER NOT NULL,
-    created     REAL    NOT NULL,
-    state       INTEGER NOT NULL DEFAULT 0,
-    reason      TEXT,
-    synced      INTEGER NOT NULL DEFAULT 1,
-    UNIQUE (event_id, part)
-);
-CREATE INDEX IF NOT EXISTS outbox_send ON outbox (state, priority DESC, id);
-CREATE INDEX IF NOT EXISTS outbox_shed ON outbox (priority, id);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
-
-_SHEDDABLE = (Priority.TELEMETRY, Priority.EVENT)
 
 
 class BufferFullError(Exception):
     """The disk is full even after shedding everything the policy allows to shed."""
-
-
-class _UnusableFile(sqlite3.DatabaseError):
-    """Our own checks found the file foreign, damaged or of an unknown schema."""
-
-
-# Only these mean the file itself is bad. Anything else (locked, read-only, permission
-# denied, a full disk) is a problem of the moment: renaming the file aside would
-# "lose" a healthy backlog, so those errors propagate and the agent retries.
-_DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-
-
-def _file_is_damaged(exc: sqlite3.DatabaseError) -> bool:
-    if isinstance(exc, _UnusableFile):
-        return True
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code is not None and (code & 0xFF) in _DAMAGED
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,111 +82,28 @@ def _is_disk_full(exc: sqlite3.Error) -> bool:
 class OutboxStore:
     """Append, read by priority then order, delete acknowledged, shed by policy."""
 
-    def __init__(self, config: BufferConfig, *, source: str, clock_synced: Any = None) -> None:
+    def __init__(
+        self, config: BufferConfig, *, source: str, clock_synced: Callable[[], bool] | None = None
+    ) -> None:
         self._config = config
         self._source = source
         self._clock_synced = clock_synced or (lambda: False)
-        self.quarantined: str | None = None
-        self._db = self._open()
-        self._bytes = self._load_bytes()
-        self._dropped_since_report = dict.fromkeys(_SHEDDABLE, 0)
+        self.conn, self.quarantined = open_outbox(config)
+        self.space = DiskSpace(config.path, self.conn, capped=config.max_file_bytes is not None)
+        self.retention = Retention(
+            self.conn,
+            config,
+            sizes=self._load_bytes(),
+            transaction=self._transaction,
+            clock_synced=self._clock_synced,
+        )
         self._last_report = 0.0
-        self._last_expiry = time.monotonic()
-        self._over_cap = False
+        self.seqmark = SeqMark(config.path)
+        lost = reconcile_seq(self.conn, self.seqmark)
         if self.quarantined is not None:
-            self._append_internal(
-                Event(
-                    type="gateway.buffer.corrupt",
-                    subject="buffer",
-                    data={
-                        "quarantined_to": self.quarantined,
-                        "detail": "the outbox file was unreadable or foreign; it was renamed "
-                        "aside and a new one created; event seq restarts at 1",
-                    },
-                    priority=Priority.ALARM,
-                    severity=Severity.CRITICAL,
-                    source=self._source,
-                )
-            )
-
-    # -- opening ---------------------------------------------------------------------
-
-    def _open(self) -> sqlite_utils.Database:
-        path = self._config.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            return self._open_checked(path)
-        except sqlite3.DatabaseError as exc:
-            if not _file_is_damaged(exc):
-                raise
-            self.quarantined = str(self._quarantine(path))
-            log.error(
-                "buffer %s is unusable (%s); renamed to %s, starting a new one",
-                path,
-                exc,
-                self.quarantined,
-            )
-            return self._open_checked(path)
-
-    def _open_checked(self, path: Path) -> sqlite_utils.Database:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
-        try:
-            self._pragmas(conn)
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables):
-                raise _UnusableFile(f"foreign SQLite file (application_id={app_id})")
-            check = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if check != "ok":
-                raise _UnusableFile(f"integrity check failed: {check}")
-            if app_id == 0:
-                conn.executescript(_SCHEMA)
-                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == 1:
-                # v2 marks rows written while the clock was unsynchronised (see expire()).
-                conn.execute("ALTER TABLE outbox ADD COLUMN synced INTEGER NOT NULL DEFAULT 1")
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                version = SCHEMA_VERSION
-            if version != SCHEMA_VERSION:
-                raise _UnusableFile(f"unknown outbox schema version {version}")
-        except BaseException:
-            conn.close()
-            raise
-        return sqlite_utils.Database(conn)
-
-    def _pragmas(self, conn: sqlite3.Connection) -> None:
-        # Set on every open: only journal_mode persists in the file. busy_timeout first,
-        # so that switching the journal mode waits for (say) a crew's sqlite3 shell
-        # instead of failing at once.
-        conn.execute("PRAGMA busy_timeout=5000")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self._config.synchronous}")
-        conn.execute("PRAGMA journal_size_limit=8388608")
-        conn.execute("PRAGMA foreign_keys=ON")
-        if self._config.max_file_bytes is not None:
-            page = conn.execute("PRAGMA page_size").fetchone()[0]
-            conn.execute(f"PRAGMA max_page_count={self._config.max_file_bytes // page}")
-
-    @staticmethod
-    def _quarantine(path: Path) -> Path:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        target = path.with_name(f"{path.name}.corrupt-{stamp}")
-        n = 1
-        while target.exists():
-            target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
-            n += 1
-        path.rename(target)
-        for suffix in ("-wal", "-shm"):
-            side = path.with_name(path.name + suffix)
-            if side.exists():
-                side.rename(target.with_name(target.name + suffix))
-        return target
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        return self._db.conn
+            self._append_internal(reports.corrupt(self.quarantined, source=self._source))
+        elif lost is not None:
+            self._append_internal(reports.lost(*lost, source=self._source))
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -254,11 +126,19 @@ class OutboxStore:
             out[Priority(prio)] = int(total)
         return out
 
+    @property
+    def _bytes(self) -> dict[Priority, int]:
+        return self.retention.sizes
+
     def close(self) -> None:
         try:
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as exc:
+            # A full disk at shutdown: the WAL stays and is replayed on the next open.
+            log.warning("buffer checkpoint at close failed (%s); the WAL is kept", exc)
         finally:
-            self._db.close()
+            self.conn.close()
+            self.seqmark.close()
 
     # -- appending -------------------------------------------------------------------
 
@@ -278,11 +158,13 @@ class OutboxStore:
                     raise
                 if step == 0:
                     log.warning("buffer disk full while appending %d events", len(events))
-                if not self._shed_for_disk(step):
+                self.space.relieve(self.conn)
+                if not self.retention.shed_for_disk(step):
                     raise BufferFullError(
                         f"disk full: {len(events)} events not stored after shedding "
                         "all telemetry and events"
                     ) from exc
+                self._maybe_report(force=True)
                 step += 1
                 continue
             break
@@ -325,7 +207,7 @@ class OutboxStore:
         now = time.time()
         synced = bool(self._clock_synced())
         flag = int(synced)
-        rows: list[tuple[str, int, int, int, str, bytes, int, float, int]] = []
+        rows: list[tuple[str, int, int, int, str, bytes, int, float, int, int]] = []
         added = dict.fromkeys(Priority, 0)
         seqs: list[int] = []
         with self._transaction() as conn:
@@ -341,17 +223,19 @@ class OutboxStore:
                 payload = encode_cloudevent(event, seq=last, clock_synced=synced)
                 prio = int(event.priority)
                 topic = event_topic_suffix(event)
-                rows.append((event.id, 0, last, prio, topic, payload, len(payload), now, flag))
+                crc = row_crc(topic, payload)
+                rows.append((event.id, 0, last, prio, topic, payload, len(payload), now, flag, crc))
                 added[event.priority] += len(payload)
                 for n, att in enumerate(event.attachments, start=1):
                     topic = attachment_topic_suffix(event.id, n)
                     size = len(att.data)
-                    rows.append((event.id, n, last, prio, topic, att.data, size, now, flag))
+                    crc = row_crc(topic, att.data)
+                    rows.append((event.id, n, last, prio, topic, att.data, size, now, flag, crc))
                     added[event.priority] += size
             conn.executemany(
                 "INSERT INTO outbox "
-                "(event_id, part, seq, priority, topic, payload, size, created, synced) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "(event_id, part, seq, priority, topic, payload, size, created, synced, crc) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             conn.execute(
@@ -361,161 +245,41 @@ class OutboxStore:
             )
         for prio, size in added.items():
             self._bytes[prio] += size
+        self.seqmark.advance(last)
         return seqs
 
-    # -- shedding --------------------------------------------------------------------
+    # -- retention and its reports ---------------------------------------------------
 
     def _after_append(self) -> None:
-        cap = self._config.max_bytes
-        quotas = {
-            Priority.TELEMETRY: self._config.quotas.telemetry,
-            Priority.EVENT: self._config.quotas.event,
-        }
-        # Shed a little below each limit, so that a steady overflow sheds in chunks
-        # rather than on every single append.
-        for prio in _SHEDDABLE:
-            limit = int(cap * quotas[prio])
-            if self._bytes[prio] > limit:
-                self._drop_oldest(prio, self._bytes[prio] - limit + limit // 20)
-        for prio in _SHEDDABLE:
-            excess = sum(self._bytes.values()) - cap
-            if excess <= 0:
-                break
-            self._drop_oldest(prio, excess + cap // 20)
-        over = sum(self._bytes.values()) > cap
-        if over != self._over_cap:
-            self._over_cap = over
-            if over:
-                # Only alarms are left: they are kept (never dropped), and this is said loudly.
-                log.error(
-                    "buffer holds %d bytes of alarms, over its %d byte cap; alarms are kept",
-                    self._bytes[Priority.ALARM],
-                    cap,
-                )
-            else:
-                log.info("buffer back under its byte cap")
-        if time.monotonic() - self._last_expiry > 60:
-            self.expire()
+        self.retention.enforce()
+        self.space.housekeep()
         self._maybe_report()
 
     def expire(self, now: float | None = None) -> int:
-        """Drop telemetry and events older than ``max_age_s``; alarms are never aged out.
-
-        Age is wall-clock time, which a Pi without an RTC only has once NTP has synced:
-        rows written before that carry a wrong (usually far too old) time, and the jump
-        at sync would age out a whole offline backlog at once. So expiry runs only while
-        the clock is synchronised and only judges rows written while it was; the others
-        are bounded by the byte cap alone.
-        """
-        self._last_expiry = time.monotonic()
-        if now is None:
-            if not self._clock_synced():
-                return 0
-            now = time.time()
-        cutoff = now - self._config.max_age_s
-        total = 0
-        for prio in _SHEDDABLE:
-            ids = self.conn.execute(
-                "SELECT id, size FROM outbox "
-                "WHERE priority=? AND created<? AND part=0 AND synced=1",
-                (int(prio), cutoff),
-            ).fetchall()
-            total += self._delete_events(prio, [i for i, _ in ids])
+        """Age out telemetry and events (see :meth:`Retention.expire`); report drops."""
+        total = self.retention.expire(now)
         self._maybe_report()
         return total
 
-    def _drop_oldest(self, prio: Priority, need: int) -> None:
-        freed = 0
-        victims: list[int] = []
-        cursor = self.conn.execute(
-            "SELECT id, event_id, size FROM outbox WHERE priority=? ORDER BY id",
-            (int(prio),),
-        )
-        for row_id, _event_id, size in cursor:
-            victims.append(row_id)
-            freed += size
-            if freed >= need:
-                break
-        cursor.close()
-        self._delete_events(prio, victims)
-
-    def _delete_events(self, prio: Priority, row_ids: list[int]) -> int:
-        """Delete whole events (with their attachments) owning ``row_ids``; count drops."""
-        if not row_ids:
-            return 0
-        with self._transaction() as conn:
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS victims (id INTEGER PRIMARY KEY)")
-            conn.execute("DELETE FROM victims")
-            conn.executemany("INSERT INTO victims (id) VALUES (?)", [(i,) for i in row_ids])
-            freed, n_events = conn.execute(
-                "SELECT coalesce(sum(size), 0), count(DISTINCT event_id) FROM outbox "
-                "WHERE event_id IN (SELECT event_id FROM outbox WHERE id IN victims)"
-            ).fetchone()
-            conn.execute(
-                "DELETE FROM outbox WHERE event_id IN "
-                "(SELECT event_id FROM outbox WHERE id IN victims)"
-            )
-            self._count_drops(prio, int(n_events))
-        self._bytes[prio] -= int(freed)
-        self._dropped_since_report[prio] += int(n_events)
-        return int(n_events)
-
-    def _count_drops(self, prio: Priority, n: int) -> None:
-        self.conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value=value+excluded.value",
-            (f"dropped.{prio.label}", n),
-        )
-
-    def _shed_for_disk(self, step: int) -> bool:
-        """After SQLITE_FULL: free telemetry first, then events, more on each step.
-
-        Step 0 frees a tenth of the class (at least 64 KiB); each further step doubles
-        that, so an append that needs a lot of room gets it in a few rounds.
-        """
-        prio = next((p for p in _SHEDDABLE if self._bytes[p] > 0), None)
-        if prio is None:
-            return False
-        have = self._bytes[prio]
-        try:
-            self._drop_oldest(prio, max(have // 10, 64 * 1024) << min(step, 20))
-        except sqlite3.OperationalError as exc:
-            log.error("could not shed %s on a full disk: %s", prio.label, exc)
-            return False
-        self._maybe_report(force=True)
-        return True
+    def dropped_totals(self) -> dict[str, int]:
+        return self.retention.dropped_totals()
 
     def _maybe_report(self, *, force: bool = False) -> None:
-        if not any(self._dropped_since_report.values()):
+        unreported = self.retention.unreported
+        if not any(unreported.values()):
             return
         now = time.monotonic()
         if not force and now - self._last_report < self._config.drop_report_interval_s:
             return
         self._last_report = now
-        counts = {p.label: n for p, n in self._dropped_since_report.items()}
+        counts = {p.label: n for p, n in unreported.items()}
         log.warning("buffer shed events to stay within its limits: %s", counts)
-        stored = self._append_internal(
-            Event(
-                type="gateway.buffer.dropped",
-                subject="buffer",
-                data={"dropped": counts, "dropped_total": self.dropped_totals()},
-                # Alarm class so that the report of a loss can never itself be shed.
-                priority=Priority.ALARM,
-                severity=Severity.WARNING,
-                source=self._source,
-            )
-        )
-        if stored:
+        dead = self.retention.unreported_dead
+        event = reports.dropped(counts, self.dropped_totals(), dead=dead, source=self._source)
+        if self._append_internal(event):
             # Only a stored report settles the count; otherwise the next one carries it.
-            self._dropped_since_report = dict.fromkeys(_SHEDDABLE, 0)
-
-    def dropped_totals(self) -> dict[str, int]:
-        out = {p.label: 0 for p in _SHEDDABLE}
-        for key, value in self.conn.execute(
-            "SELECT key, value FROM meta WHERE key LIKE 'dropped.%'"
-        ):
-            out[key.removeprefix("dropped.")] = int(value)
-        return out
+            self.retention.unreported = dict.fromkeys(SHEDDABLE, 0)
+            self.retention.unreported_dead = 0
 
     # -- forwarding ------------------------------------------------------------------
 
@@ -551,21 +315,50 @@ class OutboxStore:
         if not chosen:
             return []
         out: list[OutboxRow] = []
+        damaged: list[tuple[int, int]] = []
         for chunk, marks in _id_chunks(chosen):
             rows = self.conn.execute(
-                "SELECT id, event_id, part, seq, priority, topic, payload FROM outbox "  # noqa: S608 - placeholders only
+                "SELECT id, event_id, part, seq, priority, topic, payload, crc FROM outbox "  # noqa: S608 - placeholders only
                 f"WHERE id IN ({marks})",
                 chunk,
             ).fetchall()
-            out.extend(OutboxRow(r[0], r[1], r[2], r[3], Priority(r[4]), r[5], r[6]) for r in rows)
+            for r in rows:
+                if row_is_intact(r[5], r[6], r[7]):
+                    out.append(OutboxRow(r[0], r[1], r[2], r[3], Priority(r[4]), r[5], r[6]))
+                else:
+                    damaged.append((r[0], r[3]))
+        if damaged:
+            self._dead_letter_damaged(damaged)
         order = {row_id: i for i, row_id in enumerate(chosen)}
         out.sort(key=lambda r: order[r.id])
         return out
 
+    def _dead_letter_damaged(self, damaged: list[tuple[int, int]]) -> None:
+        seqs = sorted({seq for _, seq in damaged})
+        log.error("buffer rows failed their checksum (seq %s); dead-lettered", seqs[:20])
+        self.dead_letter([(row_id, CHECKSUM_REASON) for row_id, _ in damaged])
+        self._append_internal(reports.damaged(len(damaged), seqs, source=self._source))
+
     def ack(self, row_ids: Sequence[int]) -> None:
-        """Delete rows the broker acknowledged (PUBACK reason code < 0x80)."""
+        """Delete rows the broker acknowledged (PUBACK reason code < 0x80).
+
+        On a full disk the delete itself needs WAL room: make some (buffer.space) and
+        try once more; a second failure propagates and the forwarder retries later.
+        """
         if not row_ids:
             return
+        try:
+            freed = self._delete_acked(row_ids)
+        except sqlite3.OperationalError as exc:
+            if not _is_disk_full(exc):
+                raise
+            self.space.relieve(self.conn)
+            freed = self._delete_acked(row_ids)
+        for prio, size in freed.items():
+            self._bytes[prio] -= size
+        self.space.housekeep()
+
+    def _delete_acked(self, row_ids: Sequence[int]) -> dict[Priority, int]:
         freed = dict.fromkeys(Priority, 0)
         # A lost delete only means a duplicate after power loss (the platform dedups by
         # id), never a lost event, so acknowledgements skip the per-commit fsync.
@@ -582,8 +375,7 @@ class OutboxStore:
                     conn.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk)  # noqa: S608
         finally:
             self.conn.execute(f"PRAGMA synchronous={self._config.synchronous}")
-        for prio, size in freed.items():
-            self._bytes[prio] -= size
+        return freed
 
     def dead_letter(self, rejected: Sequence[tuple[int, str]]) -> None:
         """Keep rows the broker refused, out of the send queue, with the reason."""

@@ -432,3 +432,20 @@ class OutboxModel(RuleBasedStateMachine):
 
 TestOutboxModel = OutboxModel.TestCase
 TestOutboxModel.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
+
+
+def test_dead_letters_shed_or_expired_are_reported(tmp_path: Path) -> None:
+    s = store(
+        tmp_path / "b.db", clock_synced=lambda: True, max_age_s=60, drop_report_interval_s=0.001
+    )
+    s.append([ev(0), ev(1)])
+    s.dead_letter([(r.id, "PUBACK 0x87 Not authorized") for r in s.pending(1)])
+    time.sleep(0.01)
+    assert s.expire(now=time.time() + 120) == 2
+    reports = [
+        json.loads(r.payload)
+        for r in s.pending(100)
+        if json.loads(r.payload)["type"] == "gateway.buffer.dropped"
+    ]
+    assert sum(d["data"]["dead_letters_dropped"] for d in reports) == 1
+    s.close()

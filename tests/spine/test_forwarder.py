@@ -17,7 +17,9 @@ import pytest
 from agent import forwarder as forwarder_module
 from agent.config import MqttConfig
 from agent.events import Event, Priority
-from agent.forwarder import Forwarder, _Publisher, _Refused
+from agent.forwarder import Forwarder
+from agent.forwarder_publish import Publisher as _Publisher
+from agent.forwarder_publish import Refused as _Refused
 from buffer.config import BufferConfig
 from buffer.outbox import Outbox
 from buffer.store import OutboxStore
@@ -100,7 +102,7 @@ def test_unpublishable_row_is_dead_lettered_and_the_rest_delivered(
     # it must not stop the forwarder.
     store = OutboxStore(BufferConfig(path=tmp_path / "b.db"), source="/edge/test/buffer")
     store.append([ev(i) for i in range(11)])
-    store.conn.execute("UPDATE outbox SET topic='events/bad+topic' WHERE seq=1")
+    store.conn.execute("UPDATE outbox SET topic='events/bad+topic', crc=NULL WHERE seq=1")
     store.close()
 
     async def go() -> None:

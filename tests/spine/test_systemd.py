@@ -63,3 +63,18 @@ def test_unit_file_is_hardened() -> None:
         text=True,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr
+
+
+def test_unit_never_stops_restarting() -> None:
+    # StartLimitBurst within an interval would leave an unattended gateway dead for good.
+    text = (REPO / "systemd" / "edge-agent.service").read_text()
+    keys = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and line[0] != "#")
+    assert keys.get("StartLimitIntervalSec") == "0"
+    assert "StartLimitBurst" not in keys
+    assert keys.get("Restart") == "always"
+    out = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(REPO / "systemd" / "edge-agent.service")],
+        capture_output=True,
+        text=True,
+    )
+    assert "StartLimit" not in out.stderr, out.stderr

@@ -1,0 +1,282 @@
+"""QoS 1 publishing on one aiomqtt connection, with PUBACK reason codes (see _Publisher).
+
+Split out of agent/forwarder.py, which owns the connection loop and the outbox side.
+aiomqtt 2.5.1 ignores PUBACK reason codes and the broker's limits, so this module talks
+to the paho client aiomqtt drives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Collection
+from typing import Any
+
+import aiomqtt
+import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
+
+
+class Refused(str):
+    """paho refused a message locally (ValueError): it can never be sent as it is."""
+
+    __slots__ = ()
+
+
+class NegativeAck(Exception):  # noqa: N818 - named after the MQTT packet
+    def __init__(self, reason: ReasonCode) -> None:
+        super().__init__(f"PUBACK {int(reason.value):#04x} {reason}")
+        self.reason = reason
+
+
+class Publisher:
+    """QoS 1 publishing on aiomqtt's connection, with PUBACK reason codes.
+
+    aiomqtt 2.5.1 completes ``publish`` on any PUBACK and drops the reason code, and it
+    spends a task per publish on its timeout. We publish through the paho client that
+    aiomqtt drives (its socket callbacks run in our event loop) and hook ``on_publish``
+    and ``on_disconnect``: each PUBACK is recorded against its message id together with
+    its reason code, and a lost connection wakes the waiter at once.
+
+    The in-flight window is ours, not paho's (paho runs with an unlimited window): paho
+    would keep the overflow in its own queue and, on every PUBACK, scan its whole
+    in-flight table for the next message to send. We keep the overflow in a deque and
+    send the next message from inside the PUBACK callback, so the wire never waits for
+    an event-loop round trip and each PUBACK costs O(1).
+    """
+
+    def __init__(self, client: aiomqtt.Client, *, window: int = 64) -> None:
+        self._paho = client._client  # the hook point aiomqtt 2.x offers
+        self._window = window
+        self._rows: dict[int, int] = {}  # paho mid -> outbox row id, on the wire
+        self._queued: deque[tuple[int, str, bytes, bool]] = deque()  # waiting for the window
+        self._early: dict[int, ReasonCode | Refused | None] = {}
+        self.results: list[tuple[int, ReasonCode | Refused | None]] = []
+        self.progress = asyncio.Event()
+        self.lost: BaseException | None = None
+        self._wake_at = 0
+        self._woken = False
+        self._last_ack = time.monotonic()
+        aiomqtt_on_disconnect: Any = self._paho.on_disconnect
+
+        def on_publish(c: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+            failed = reason if isinstance(reason, ReasonCode) and reason.is_failure else None
+            row = self._rows.pop(mid, None)
+            if row is None:
+                self._early[mid] = failed
+            else:
+                self.results.append((row, failed))
+            self._last_ack = time.monotonic()
+            if self._queued:
+                self._send_queued()
+            if len(self.results) >= self._wake_at:
+                self.progress.set()
+            # aiomqtt's own on_publish is not chained: every publish on this connection
+            # goes through this class, so it would only look up (and miss) each mid.
+
+        def on_disconnect(*args: Any) -> None:
+            self.lost = aiomqtt.MqttError(f"connection lost: {args[2] if len(args) > 2 else ''}")
+            self.progress.set()
+            aiomqtt_on_disconnect(*args)
+
+        self._paho.on_publish = on_publish
+        self._paho.on_disconnect = on_disconnect
+        # paho's per-packet debug lines ("Received PUBACK …") cost a logger call per
+        # message even when filtered out; connection changes are logged by the forwarder.
+        self._paho.disable_logger()
+
+    def publish(self, row_id: int, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """Send one message, or queue it behind the window; its outcome appears in
+        ``results`` later (a message paho refuses as it stands: a ``Refused`` outcome)."""
+        if self.lost is not None:
+            raise self.lost
+        if not self._rows:
+            # Nothing was outstanding: the broker's silence so far is our idleness, not
+            # its fault. Time the PUBACK deadline from now.
+            self._last_ack = time.monotonic()
+        if self._queued or len(self._rows) >= self._window:
+            self._queued.append((row_id, topic, payload, retain))
+        else:
+            self._send(row_id, topic, payload, retain)
+
+    def _send_queued(self) -> None:
+        """Fill the window from the queue (called from paho's PUBACK handling)."""
+        while self._queued and len(self._rows) < self._window and self.lost is None:
+            row_id, topic, payload, retain = self._queued.popleft()
+            try:
+                self._send(row_id, topic, payload, retain)
+            except aiomqtt.MqttError as exc:
+                # The rows stay in the outbox; the next connection sends them again.
+                self.lost = exc
+                self.progress.set()
+
+    def _send(self, row_id: int, topic: str, payload: bytes, retain: bool) -> None:
+        try:
+            info = self._paho.publish(topic, payload, qos=1, retain=retain)
+        except ValueError as exc:
+            # A topic paho cannot carry, a payload over the MQTT limit: no retry can
+            # help; the forwarder keeps it as a dead letter.
+            self.results.append((row_id, Refused(str(exc))))
+            return
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        if info.mid in self._early:  # PUBACK already processed (defensive; not expected)
+            self.results.append((row_id, self._early.pop(info.mid)))
+        else:
+            self._rows[info.mid] = row_id
+
+    def refuse(self, row_id: int, reason: str) -> None:
+        """Record a message we will not send as it is (too large for this broker)."""
+        self.results.append((row_id, Refused(reason)))
+        if len(self.results) >= self._wake_at:
+            self.progress.set()
+
+    @property
+    def outstanding(self) -> int:
+        """Messages handed to us whose outcome is not known yet."""
+        return len(self._rows) + len(self._queued)
+
+    def take_results(self) -> list[tuple[int, ReasonCode | Refused | None]]:
+        out, self.results = self.results, []
+        return out
+
+    def unwake(self) -> None:
+        self._woken = False
+
+    def wake(self) -> None:
+        """Wake a waiter early (used when the agent is stopping)."""
+        self._woken = True
+        self.progress.set()
+
+    async def wait_results(self, want: int, timeout: float) -> None:
+        """Wait until ``want`` outcomes are ready, the link is lost, or ``wake()``.
+
+        Waking per PUBACK would cost an event-loop round trip per message; waking per
+        chunk keeps the loop free for paho's socket callbacks. ``timeout`` is measured
+        from the last PUBACK: a broker that acknowledges slowly is fine, a silent one is
+        not.
+        """
+        self._wake_at = max(1, want)
+        try:
+            while len(self.results) < self._wake_at:
+                if self.lost is not None:
+                    raise self.lost
+                if self._woken:  # woken before we got here: clearing would lose it
+                    self._woken = False
+                    return
+                self.progress.clear()
+                silent_for = time.monotonic() - self._last_ack
+                try:
+                    async with asyncio.timeout(max(0.0, timeout - silent_for)):
+                        await self.progress.wait()
+                except TimeoutError:
+                    if time.monotonic() - self._last_ack >= timeout:
+                        raise aiomqtt.MqttError(
+                            f"no PUBACK for {timeout:.0f} s; broker unresponsive"
+                        ) from None
+                    continue
+                if self._woken:
+                    self._woken = False
+                    return
+        finally:
+            self._wake_at = 0
+        if self.lost is not None and not self.results:
+            raise self.lost
+
+    async def publish_and_wait(
+        self, topic: str, payload: bytes, *, retain: bool, timeout: float
+    ) -> None:
+        """Publish one message and wait for its PUBACK; raise NegativeAck if refused."""
+        self.publish(-1, topic, payload, retain=retain)
+        self._last_ack = time.monotonic()
+        while True:
+            for i, (row, failed) in enumerate(self.results):
+                if row == -1:
+                    del self.results[i]
+                    if isinstance(failed, Refused):
+                        raise aiomqtt.MqttError(f"not publishable: {failed}")
+                    if failed is not None:
+                        raise NegativeAck(failed)
+                    return
+            await self.wait_results(len(self.results) + 1, timeout)
+
+
+def publish_packet_size(topic: str, payload: bytes) -> int:
+    """Bytes of an MQTT v5 QoS 1 PUBLISH without properties (what Maximum Packet Size caps)."""
+    remaining = 2 + len(topic.encode()) + 2 + 1 + len(payload)
+    length_bytes = next(
+        n for n, top in ((1, 128), (2, 16_384), (3, 2**21), (4, 2**28)) if remaining < top
+    )
+    return 1 + length_bytes + remaining
+
+
+class BrokerLimits:
+    """What the broker's CONNACK said about us (MQTT v5 properties), per connection.
+
+    aiomqtt keeps CONNACK properties to itself, so paho's ``on_connect`` is wrapped.
+    """
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self.max_packet: int | None = None
+        paho = client._client
+        aiomqtt_on_connect: Any = paho.on_connect
+
+        def on_connect(c: Any, userdata: Any, flags: Any, reason: Any, props: Any = None) -> None:
+            size = getattr(props, "MaximumPacketSize", None)
+            self.max_packet = int(size) if size else None
+            aiomqtt_on_connect(c, userdata, flags, reason, props)
+
+        paho.on_connect = on_connect
+
+
+# PUBACK reasons that describe the broker's moment, not the message: retried, not
+# dead-lettered (MQTT v5 §3.4.2.1: unspecified error, implementation specific error,
+# quota exceeded).
+TRANSIENT_REASONS = frozenset({0x80, 0x83, 0x97})
+
+
+def classify(
+    results: list[tuple[int, ReasonCode | Refused | None]],
+    in_flight: dict[int, str],
+    *,
+    report_ids: Collection[str],
+    reasons: dict[str, int],
+) -> tuple[list[int], list[tuple[int, str]], int, int]:
+    """Split outcomes into delivered, rejected (with reasons), transient refusals (left
+    pending, sent again after a backoff) and how many rejections to report; counts
+    rejection reasons into ``reasons``."""
+    delivered: list[int] = []
+    rejected: list[tuple[int, str]] = []
+    transient = reportable = 0
+    for row_id, failed in results:
+        event_id = in_flight.pop(row_id, None)
+        if failed is None:
+            delivered.append(row_id)
+            continue
+        if isinstance(failed, Refused):
+            reason, key = f"not publishable: {failed}", "client"
+        elif int(failed.value) in TRANSIENT_REASONS:
+            transient += 1
+            continue
+        else:
+            reason, key = str(NegativeAck(failed)), f"{int(failed.value):#04x}"
+        rejected.append((row_id, reason))
+        reasons[key] = reasons.get(key, 0) + 1
+        # A refused report of refusals is not reported again: with an ACL that denies
+        # everything that would be one more alarm per interval, forever.
+        if event_id not in report_ids:
+            reportable += 1
+    return delivered, rejected, transient, reportable
+
+
+def retrieve_disconnect(client: aiomqtt.Client) -> None:
+    """Mark aiomqtt's "disconnected" future as seen once we are done with a client.
+
+    aiomqtt sets an exception on it at every unexpected disconnection; nobody awaits it
+    when we drop the client and build a new one, so asyncio would log "Future exception
+    was never retrieved" for every lost connection.
+    """
+    for fut in (client._connected, client._disconnected):
+        if fut.done() and not fut.cancelled():
+            fut.exception()

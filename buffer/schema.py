@@ -1,0 +1,155 @@
+"""Opening the outbox file: schema, migrations, pragmas and quarantine of a bad file.
+
+This module decides whether a file is ours and usable. A damaged, foreign or unknown-
+schema file is renamed aside (never deleted) and a new one created; a file that is only
+locked, unreadable or on a full disk is *not* damage, and the error propagates so the
+agent retries (moving a healthy backlog aside would "lose" it). Migrations go through
+sqlite-utils (``add_column``), the one place it earns its keep here; the hot paths use
+the plain ``sqlite3`` connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from buffer.config import BufferConfig
+from buffer.space import page_cap, set_wal_limit, wal_limit
+
+log = logging.getLogger(__name__)
+
+# "EDGE" — marks files created by this agent, so a foreign SQLite file is recognised.
+APPLICATION_ID = 0x45444745
+SCHEMA_VERSION = 3
+
+PENDING = 0
+DEAD = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id    TEXT    NOT NULL,
+    part        INTEGER NOT NULL DEFAULT 0,
+    seq         INTEGER NOT NULL,
+    priority    INTEGER NOT NULL,
+    topic       TEXT    NOT NULL,
+    payload     BLOB    NOT NULL,
+    size        INTEGER NOT NULL,
+    created     REAL    NOT NULL,
+    state       INTEGER NOT NULL DEFAULT 0,
+    reason      TEXT,
+    synced      INTEGER NOT NULL DEFAULT 1,
+    crc         INTEGER,
+    UNIQUE (event_id, part)
+);
+CREATE INDEX IF NOT EXISTS outbox_send ON outbox (state, priority DESC, id);
+CREATE INDEX IF NOT EXISTS outbox_shed ON outbox (priority, id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class UnusableFile(sqlite3.DatabaseError):
+    """Our own checks found the file foreign, damaged or of an unknown schema."""
+
+
+# Only these mean the file itself is bad. Anything else (locked, read-only, permission
+# denied, a full disk) is a problem of the moment.
+_DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def file_is_damaged(exc: sqlite3.DatabaseError) -> bool:
+    if isinstance(exc, UnusableFile):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in _DAMAGED
+
+
+def open_outbox(config: BufferConfig) -> tuple[sqlite3.Connection, str | None]:
+    """The connection, and where a damaged file was moved to (``None`` if it was not)."""
+    path = config.path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _open_checked(path, config), None
+    except sqlite3.DatabaseError as exc:
+        if not file_is_damaged(exc):
+            raise
+        quarantined = str(quarantine(path))
+        log.error(
+            "buffer %s is unusable (%s); renamed to %s, starting a new one", path, exc, quarantined
+        )
+        return _open_checked(path, config), quarantined
+
+
+def _open_checked(path: Path, config: BufferConfig) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+    try:
+        set_pragmas(conn, config)
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables):
+            raise UnusableFile(f"foreign SQLite file (application_id={app_id})")
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise UnusableFile(f"integrity check failed: {check}")
+        if app_id == 0:
+            conn.executescript(SCHEMA)
+            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        _migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    db = sqlite_utils.Database(conn)
+    outbox = db.table("outbox")
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    # v2 marks rows written while the clock was unsynchronised (see retention.expire);
+    # v3 adds a per-row checksum of topic and payload (rows before it have none).
+    for target, column, kind, default in ((2, "synced", int, 1), (3, "crc", int, None)):
+        if version != target - 1:
+            continue
+        if column not in outbox.columns_dict:
+            outbox.add_column(column, kind, not_null_default=default)
+        conn.execute(f"PRAGMA user_version={target}")
+        version = target
+    if version != SCHEMA_VERSION:
+        raise UnusableFile(f"unknown outbox schema version {version}")
+
+
+def set_pragmas(conn: sqlite3.Connection, config: BufferConfig) -> None:
+    """Set on every open: only journal_mode persists in the file."""
+    # busy_timeout first, so that switching the journal mode waits for (say) a crew's
+    # sqlite3 shell instead of failing at once.
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={config.synchronous}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    # The WAL's size is counted in ``max_file_bytes`` and adjusted to the free space
+    # later (buffer.space).
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    set_wal_limit(conn, wal_limit(config.max_file_bytes))
+    if config.max_file_bytes is not None:
+        conn.execute(f"PRAGMA max_page_count={page_cap(config.max_file_bytes, page)}")
+
+
+def quarantine(path: Path) -> Path:
+    """Rename ``path`` (with its -wal and -shm) aside; never delete a backlog."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        n += 1
+    path.rename(target)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.rename(target.with_name(target.name + suffix))
+    return target
