@@ -61,10 +61,11 @@ def run(quick: bool) -> dict[str, Any]:
 
     from vision.config import ZoneConfig
     from vision.detector import Detector
+    from vision.geometry import normalise_box
     from vision.model_config import ModelConfig
     from vision.tracker import Tracker
     from vision.types import PERSON, TWO_WHEELER
-    from vision.zones import Zone, normalise_box
+    from vision.zones import Zone
 
     shared = _shared()
     config = ModelConfig(path=shared / "models" / "yolox_nano.onnx", sha256=MODEL_SHA256)

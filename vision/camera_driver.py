@@ -32,6 +32,7 @@ from vision.dwell import Candidate, Decision, DecisionKind, DwellEngine, EngineS
 from vision.dwell_store import DwellStore
 from vision.evidence import Snapshot, make_snapshot
 from vision.evidence_store import FirstSightingStore
+from vision.geometry import polygon_pixels, polygon_rect
 from vision.inference import InferenceWorker
 from vision.observe import merge_detections, observations, pixel_box
 from vision.sampling import SamplingPolicy
@@ -42,7 +43,6 @@ from vision.violations import (
     is_event_decision,
     violation_event,
 )
-from vision.zones import polygon_pixels, polygon_rect
 
 log = logging.getLogger(__name__)
 

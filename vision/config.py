@@ -2,7 +2,7 @@
 
 Imported by the agent's config loader on every gateway, so it stays cheap: pydantic, the
 driver base and the vision value types only (no numpy, no OpenCV). Zone polygons are
-checked here with a few lines of plain geometry so an installer gets a clear message
+checked here (with ``vision.geometry``) so an installer gets a clear message
 ("edges 1-2 and 3-4 cross") instead of a silently wrong zone.
 """
 
@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agent.driver import DriverConfigBase
+from vision.geometry import check_polygon
 from vision.model_config import ModelConfig
 
 ZoneKind = Literal[
@@ -39,7 +40,6 @@ DEFAULT_GAP_TOLERANCE_S: dict[str, float] = dict.fromkeys(DEFAULT_GRACE_S, 60.0)
     "elevator_car": 10.0
 }
 
-Point = tuple[float, float]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -47,67 +47,6 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _orientation(a: Point, b: Point, c: Point) -> float:
-    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
-
-
-def _on_segment(a: Point, b: Point, p: Point) -> bool:
-    return min(a[0], b[0]) <= p[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= p[1] <= max(a[1], b[1])
-
-
-def segments_intersect(a: Point, b: Point, c: Point, d: Point) -> bool:
-    """Whether segment a-b touches segment c-d (including collinear overlap)."""
-    o1, o2 = _orientation(a, b, c), _orientation(a, b, d)
-    o3, o4 = _orientation(c, d, a), _orientation(c, d, b)
-    if ((o1 > 0 > o2) or (o1 < 0 < o2)) and ((o3 > 0 > o4) or (o3 < 0 < o4)):
-        return True
-    return (
-        (o1 == 0 and _on_segment(a, b, c))
-        or (o2 == 0 and _on_segment(a, b, d))
-        or (o3 == 0 and _on_segment(c, d, a))
-        or (o4 == 0 and _on_segment(c, d, b))
-    )
-
-
-def polygon_area(points: list[Point]) -> float:
-    """Unsigned shoelace area."""
-    n = len(points)
-    s = 0.0
-    for i in range(n):
-        x1, y1 = points[i]
-        x2, y2 = points[(i + 1) % n]
-        s += x1 * y2 - x2 * y1
-    return abs(s) / 2.0
-
-
-def check_polygon(points: list[Point]) -> None:
-    """Raise ValueError with an installer-readable message if ``points`` is not a zone."""
-    if len(points) < 3:
-        raise ValueError(f"a zone polygon needs at least 3 points, got {len(points)}")
-    for i, (x, y) in enumerate(points, start=1):
-        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-            raise ValueError(
-                f"polygon point {i} ({x}, {y}) is outside 0..1; coordinates are fractions "
-                "of the frame width and height (0,0 top-left, 1,1 bottom-right)"
-            )
-    n = len(points)
-    edges = [(points[i], points[(i + 1) % n]) for i in range(n)]
-    for i in range(n):
-        for j in range(i + 1, n):
-            adjacent = j == i + 1 or (i == 0 and j == n - 1)
-            if adjacent:
-                continue
-            if segments_intersect(*edges[i], *edges[j]):
-                a, b = i + 1, (i + 1) % n + 1
-                c, d = j + 1, (j + 1) % n + 1
-                raise ValueError(
-                    f"polygon edges {a}-{b} and {c}-{d} cross; list the points in order "
-                    "around the zone's outline"
-                )
-    if polygon_area(points) < 1e-4:
-        raise ValueError("polygon has (almost) no area; are points repeated or collinear?")
 
 
 class ScheduleWindow(_Strict):

@@ -20,10 +20,10 @@ import numpy.typing as npt
 from vision.capture import clip_frames
 from vision.config import CameraConfig
 from vision.dwell import Candidate, Decision, DecisionKind, DwellEngine, EngineSettings, Sample
+from vision.geometry import polygon_rect
 from vision.observe import merge_detections, observations
 from vision.sampling import SamplingPolicy
 from vision.types import Detection
-from vision.zones import polygon_rect
 
 Image = npt.NDArray[np.uint8]
 
