@@ -19,7 +19,14 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from vision.model_config import ModelConfig
-from vision.postprocess import Grid, LabelGroup, make_grid, make_label_groups, postprocess
+from vision.postprocess import (
+    DecodeSpec,
+    Grid,
+    LabelGroup,
+    make_grid,
+    make_label_groups,
+    postprocess,
+)
 from vision.preprocess import Roi, check_frame, clamp_roi, letterbox
 from vision.types import Detection
 
@@ -89,6 +96,13 @@ class Detector:
             )
         except ValueError as exc:
             raise ModelVerificationError(f"model {path}: {exc}") from exc
+        self.spec = DecodeSpec(
+            grid=self.grid,
+            groups=self.groups,
+            score_threshold=config.score_threshold,
+            nms_iou=config.nms_iou,
+            class_margin=config.class_margin,
+        )
         self.last_timings: dict[str, float] = {}
 
     def _check_shapes(self, path: Path) -> tuple[str, str]:
@@ -142,16 +156,7 @@ class Detector:
         """
         if image_wh is None:
             image_wh = (self.input_hw[1] / ratio, self.input_hw[0] / ratio)
-        return postprocess(
-            raw,
-            ratio,
-            grid=self.grid,
-            groups=self.groups,
-            score_threshold=self.config.score_threshold,
-            nms_iou=self.config.nms_iou,
-            image_wh=image_wh,
-            offset=offset,
-        )
+        return postprocess(raw, ratio, self.spec, image_wh, offset)
 
     # -- whole path ---------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.commands import vision_tools
+from agent.commands import vision_eval, vision_tools
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -47,6 +47,7 @@ def register(sub: Any) -> None:
     vsub = vision_subcommands(sub)
     _register_detect(vsub)
     vision_tools.register_into(vsub)  # vision replay
+    vision_eval.register_into(vsub)  # vision eval
 
 
 def vision_subcommands(sub: Any) -> Any:
