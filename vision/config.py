@@ -114,6 +114,30 @@ class ZoneConfig(_Strict):
         default=None, description="IANA zone for schedules (e.g. 'Asia/Shanghai'); host local."
     )
 
+    elevator: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="elevator_car zones only: the device id of the Modbus lift this car "
+        "belongs to, carried in the zone's events so the platform attaches them to that lift.",
+    )
+
+    @model_validator(mode="after")
+    def _elevator_only_in_cars(self) -> ZoneConfig:
+        if self.elevator is not None and self.kind != "elevator_car":
+            raise ValueError(f"elevator is only for kind elevator_car (this zone is {self.kind})")
+        return self
+
+    @property
+    def attendance_pauses(self) -> bool:
+        """Whether a person standing with the bike pauses the timer.
+
+        Not in an elevator car: there the rider beside the bike *is* the offence (taking an
+        e-bike into a lift is what Shanghai's code forbids, and what commercial elevator
+        blockers react to within 1-2 s; shared/research/anchors-vision.md, grace table).
+        """
+        return self.kind != "elevator_car"
+
     @model_validator(mode="before")
     @classmethod
     def _defaults_by_kind(cls, data: Any) -> Any:

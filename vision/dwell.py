@@ -11,8 +11,9 @@ when the bike has not been seen for the zone's gap tolerance, or when its track 
 moving away. Every transition is returned as a :class:`Decision` with a reason, so replay
 can show why an alert was, or was not, raised.
 
-Types: ``vision.dwell_types`` (re-exported); matching: ``vision.dwell_match``; geometry:
-``vision.geometry``. What one step knows is one :class:`_Step` handed to each phase.
+Types: ``vision.dwell_types`` (re-exported), matching: ``vision.dwell_match``, geometry:
+``vision.geometry``; one :class:`_Step` holds what a step knows. In an ``elevator_car``
+zone attendance never pauses the timer (see ``ZoneConfig.attendance_pauses``).
 
 No OpenCV, no onnxruntime, no I/O: the driver feeds it, ``dwell_store`` persists it.
 """
@@ -154,8 +155,6 @@ class DwellEngine:
             self._advance(st, cand)
         self._bound(st)
         return st.out
-
-    # -- sightings ------------------------------------------------------------------
 
     def _refresh(self, st: _Step, cand: Candidate, oi: int, whole: bool) -> None:
         s = self.settings
@@ -320,6 +319,8 @@ class DwellEngine:
             self._update_violation(st, cand)
 
     def _update_attendance(self, st: _Step, cand: Candidate) -> None:
+        if not self.zones[cand.zone_id].config.attendance_pauses:
+            return  # elevator car: the rider beside the bike is the offence
         s = self.settings
         near = expand(cand.anchor, s.attend_margin, s.attend_margin / 2)
         seen_with_someone = any(intersects(tr.box, near) for tr in st.standing)

@@ -162,6 +162,7 @@ def facts(cand: Candidate, zone: ZoneConfig) -> dict[str, Any]:
         "score": round(cand.score, 3),
         "model_labels": dict(cand.labels),
         "attended": cand.attended,
+        **({"elevator": zone.elevator} if zone.elevator else {}),
     }
 
 
