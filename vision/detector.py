@@ -104,6 +104,9 @@ class Detector:
             class_margin=config.class_margin,
         )
         self.last_timings: dict[str, float] = {}
+        # The model input, reused every frame (one worker thread owns the detector, and the
+        # tensor is consumed by session.run before the next frame is prepared).
+        self._input = np.empty((1, 3, *self.input_hw), dtype=np.float32)
 
     def _check_shapes(self, path: Path) -> tuple[str, str]:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
@@ -134,7 +137,7 @@ class Detector:
 
     def preprocess(self, frame: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.float32], float]:
         """Validate and letterbox a BGR frame: ``(1, 3, H, W)`` float32 tensor and ratio."""
-        return letterbox(check_frame(frame), self.input_hw)
+        return letterbox(check_frame(frame), self.input_hw, self._input)
 
     def infer(self, tensor: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Run the session on a prepared tensor; returns the raw ``(1, N, 5 + C)`` output."""
@@ -176,7 +179,7 @@ class Detector:
 
     def _run(self, image: npt.NDArray[np.uint8], offset: tuple[int, int]) -> list[Detection]:
         t0 = time.perf_counter()
-        tensor, ratio = letterbox(image, self.input_hw)
+        tensor, ratio = letterbox(image, self.input_hw, self._input)
         t1 = time.perf_counter()
         raw = self.infer(tensor)
         t2 = time.perf_counter()
