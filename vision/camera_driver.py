@@ -30,7 +30,7 @@ from vision.config import CameraConfig
 from vision.detector import ModelVerificationError
 from vision.dwell import Candidate, Decision, DecisionKind, DwellEngine, EngineSettings, Sample
 from vision.dwell_store import DwellStore
-from vision.evidence import Snapshot, make_snapshot
+from vision.evidence import Snapshot, SnapshotLimits, make_snapshot
 from vision.evidence_store import FirstSightingStore
 from vision.geometry import polygon_pixels, polygon_rect
 from vision.inference import InferenceWorker
@@ -324,10 +324,7 @@ class CameraDriver:
                     bike,
                     people,
                     zone_px,
-                    max_bytes=ev.max_bytes,
-                    quality=ev.quality,
-                    max_width=ev.max_width,
-                    crop_margin=ev.crop_margin,
+                    SnapshotLimits(ev.max_bytes, ev.quality, ev.max_width, ev.crop_margin),
                 ),
             )
         except ValueError as exc:
