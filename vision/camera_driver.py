@@ -32,7 +32,7 @@ from vision.dwell import Candidate, Decision, DecisionKind, DwellEngine, EngineS
 from vision.dwell_store import DwellStore
 from vision.evidence import Snapshot, SnapshotLimits, make_snapshot
 from vision.evidence_store import FirstSightingStore
-from vision.geometry import polygon_pixels, polygon_rect
+from vision.geometry import inference_rect, polygon_pixels, polygon_rect
 from vision.inference import InferenceWorker
 from vision.observe import merge_detections, observations, pixel_box
 from vision.sampling import SamplingPolicy
@@ -200,6 +200,10 @@ class CameraDriver:
 
     # -- one sample -----------------------------------------------------------------------
 
+    def _region(self, width: int, height: int) -> tuple[int, int, int, int] | None:
+        polygons = [z.polygon for z in self.config.zones]
+        return inference_rect(self.config.inference_region, polygons, width, height)
+
     async def _sample(
         self,
         sink: EventSink,
@@ -210,9 +214,9 @@ class CameraDriver:
     ) -> None:
         image = frame.image
         try:
-            found = [await worker.detect(image)]
+            h, w = image.shape[:2]
+            found = [await worker.detect(image, roi=self._region(w, h))]
             if crops:
-                h, w = image.shape[:2]
                 for zone in self.config.zones:
                     roi = polygon_rect(zone.polygon, w, h)
                     found.append(await worker.detect(image, roi=roi))

@@ -228,6 +228,24 @@ class CameraConfig(DriverConfigBase):
         default="stop",
         description="Video files only: at the end, stop (camera goes offline) or loop.",
     )
+    inference_region: Literal["auto", "full"] | tuple[float, float, float, float] = Field(
+        default="full",
+        description="What the detector sees: 'full' frame; 'auto' = the crop around the "
+        "zones (with margin) when it covers at most 60 % of the frame, so distant bikes keep "
+        "their pixels; or [x1, y1, x2, y2] as fractions of the frame. Boxes, zones and "
+        "snapshots stay in full-frame coordinates.",
+    )
+
+    @field_validator("inference_region")
+    @classmethod
+    def _region_in_frame(cls, v: Any) -> Any:
+        if isinstance(v, tuple):
+            x1, y1, x2, y2 = v
+            if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
+                raise ValueError(
+                    "inference_region [x1, y1, x2, y2] must be fractions 0..1, x1 < x2, y1 < y2"
+                )
+        return v
 
     @field_validator("zones")
     @classmethod

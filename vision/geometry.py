@@ -192,3 +192,33 @@ def check_polygon(points: Sequence[Point]) -> None:
                 )
     if polygon_area(points) < 1e-4:
         raise ValueError("polygon has (almost) no area; are points repeated or collinear?")
+
+
+# A zone crop worth running instead of the whole frame covers at most this share of it;
+# beyond that the letterbox gains too few pixels to matter (see docs/vision.md).
+AUTO_REGION_MAX_SHARE = 0.6
+
+
+def inference_rect(
+    region: str | Sequence[float],
+    polygons: Sequence[Sequence[Point]],
+    width: int,
+    height: int,
+) -> tuple[int, int, int, int] | None:
+    """Pixel rectangle the detector should see, or None for the whole frame.
+
+    ``region`` is ``"full"``, ``"auto"`` (the zones' crop rectangles, with their margins,
+    joined; the whole frame if that covers more than ``AUTO_REGION_MAX_SHARE`` of it) or
+    ``[x1, y1, x2, y2]`` as fractions of the frame.
+    """
+    if region == "full" or (not polygons and region == "auto"):
+        return None
+    if isinstance(region, str):
+        rects = [polygon_rect(p, width, height) for p in polygons]
+        x1, y1 = min(r[0] for r in rects), min(r[1] for r in rects)
+        x2, y2 = max(r[2] for r in rects), max(r[3] for r in rects)
+        if (x2 - x1) * (y2 - y1) > AUTO_REGION_MAX_SHARE * width * height:
+            return None
+        return (x1, y1, x2, y2)
+    fx1, fy1, fx2, fy2 = region
+    return (int(fx1 * width), int(fy1 * height), math.ceil(fx2 * width), math.ceil(fy2 * height))
