@@ -30,8 +30,9 @@ from vision.config import CameraConfig
 from vision.detector import ModelVerificationError
 from vision.dwell import Candidate, Decision, DecisionKind, DwellEngine, EngineSettings, Sample
 from vision.dwell_store import DwellStore
-from vision.evidence import Snapshot, make_snapshot
+from vision.evidence import Snapshot, SnapshotLimits, make_snapshot
 from vision.evidence_store import FirstSightingStore
+from vision.geometry import inference_rect, polygon_pixels, polygon_rect
 from vision.inference import InferenceWorker
 from vision.observe import merge_detections, observations, pixel_box
 from vision.sampling import SamplingPolicy
@@ -42,7 +43,6 @@ from vision.violations import (
     is_event_decision,
     violation_event,
 )
-from vision.zones import polygon_pixels, polygon_rect
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,10 @@ class CameraDriver:
 
     # -- one sample -----------------------------------------------------------------------
 
+    def _region(self, width: int, height: int) -> tuple[int, int, int, int] | None:
+        polygons = [z.polygon for z in self.config.zones]
+        return inference_rect(self.config.inference_region, polygons, width, height)
+
     async def _sample(
         self,
         sink: EventSink,
@@ -210,9 +214,9 @@ class CameraDriver:
     ) -> None:
         image = frame.image
         try:
-            found = [await worker.detect(image)]
+            h, w = image.shape[:2]
+            found = [await worker.detect(image, roi=self._region(w, h))]
             if crops:
-                h, w = image.shape[:2]
                 for zone in self.config.zones:
                     roi = polygon_rect(zone.polygon, w, h)
                     found.append(await worker.detect(image, roi=roi))
@@ -324,10 +328,7 @@ class CameraDriver:
                     bike,
                     people,
                     zone_px,
-                    max_bytes=ev.max_bytes,
-                    quality=ev.quality,
-                    max_width=ev.max_width,
-                    crop_margin=ev.crop_margin,
+                    SnapshotLimits(ev.max_bytes, ev.quality, ev.max_width, ev.crop_margin),
                 ),
             )
         except ValueError as exc:

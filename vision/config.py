@@ -2,7 +2,7 @@
 
 Imported by the agent's config loader on every gateway, so it stays cheap: pydantic, the
 driver base and the vision value types only (no numpy, no OpenCV). Zone polygons are
-checked here with a few lines of plain geometry so an installer gets a clear message
+checked here (with ``vision.geometry``) so an installer gets a clear message
 ("edges 1-2 and 3-4 cross") instead of a silently wrong zone.
 """
 
@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from agent.driver import DriverConfigBase, StrictModel
+from vision.geometry import check_polygon
 from vision.model_config import ModelConfig
 
 ZoneKind = Literal[
@@ -39,74 +40,12 @@ DEFAULT_GAP_TOLERANCE_S: dict[str, float] = dict.fromkeys(DEFAULT_GRACE_S, 60.0)
     "elevator_car": 10.0
 }
 
-Point = tuple[float, float]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
 _Strict = StrictModel  # the one strict base (agent/driver.py)
-
-
-def _orientation(a: Point, b: Point, c: Point) -> float:
-    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
-
-
-def _on_segment(a: Point, b: Point, p: Point) -> bool:
-    return min(a[0], b[0]) <= p[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= p[1] <= max(a[1], b[1])
-
-
-def segments_intersect(a: Point, b: Point, c: Point, d: Point) -> bool:
-    """Whether segment a-b touches segment c-d (including collinear overlap)."""
-    o1, o2 = _orientation(a, b, c), _orientation(a, b, d)
-    o3, o4 = _orientation(c, d, a), _orientation(c, d, b)
-    if ((o1 > 0 > o2) or (o1 < 0 < o2)) and ((o3 > 0 > o4) or (o3 < 0 < o4)):
-        return True
-    return (
-        (o1 == 0 and _on_segment(a, b, c))
-        or (o2 == 0 and _on_segment(a, b, d))
-        or (o3 == 0 and _on_segment(c, d, a))
-        or (o4 == 0 and _on_segment(c, d, b))
-    )
-
-
-def polygon_area(points: list[Point]) -> float:
-    """Unsigned shoelace area."""
-    n = len(points)
-    s = 0.0
-    for i in range(n):
-        x1, y1 = points[i]
-        x2, y2 = points[(i + 1) % n]
-        s += x1 * y2 - x2 * y1
-    return abs(s) / 2.0
-
-
-def check_polygon(points: list[Point]) -> None:
-    """Raise ValueError with an installer-readable message if ``points`` is not a zone."""
-    if len(points) < 3:
-        raise ValueError(f"a zone polygon needs at least 3 points, got {len(points)}")
-    for i, (x, y) in enumerate(points, start=1):
-        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-            raise ValueError(
-                f"polygon point {i} ({x}, {y}) is outside 0..1; coordinates are fractions "
-                "of the frame width and height (0,0 top-left, 1,1 bottom-right)"
-            )
-    n = len(points)
-    edges = [(points[i], points[(i + 1) % n]) for i in range(n)]
-    for i in range(n):
-        for j in range(i + 1, n):
-            adjacent = j == i + 1 or (i == 0 and j == n - 1)
-            if adjacent:
-                continue
-            if segments_intersect(*edges[i], *edges[j]):
-                a, b = i + 1, (i + 1) % n + 1
-                c, d = j + 1, (j + 1) % n + 1
-                raise ValueError(
-                    f"polygon edges {a}-{b} and {c}-{d} cross; list the points in order "
-                    "around the zone's outline"
-                )
-    if polygon_area(points) < 1e-4:
-        raise ValueError("polygon has (almost) no area; are points repeated or collinear?")
 
 
 class ScheduleWindow(_Strict):
@@ -173,6 +112,30 @@ class ZoneConfig(_Strict):
     timezone: str | None = Field(
         default=None, description="IANA zone for schedules (e.g. 'Asia/Shanghai'); host local."
     )
+
+    elevator: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="elevator_car zones only: the device id of the Modbus lift this car "
+        "belongs to, carried in the zone's events so the platform attaches them to that lift.",
+    )
+
+    @model_validator(mode="after")
+    def _elevator_only_in_cars(self) -> ZoneConfig:
+        if self.elevator is not None and self.kind != "elevator_car":
+            raise ValueError(f"elevator is only for kind elevator_car (this zone is {self.kind})")
+        return self
+
+    @property
+    def attendance_pauses(self) -> bool:
+        """Whether a person standing with the bike pauses the timer.
+
+        Not in an elevator car: there the rider beside the bike *is* the offence (taking an
+        e-bike into a lift is what Shanghai's code forbids, and what commercial elevator
+        blockers react to within 1-2 s; shared/research/anchors-vision.md, grace table).
+        """
+        return self.kind != "elevator_car"
 
     @model_validator(mode="before")
     @classmethod
@@ -264,6 +227,24 @@ class CameraConfig(DriverConfigBase):
         default="stop",
         description="Video files only: at the end, stop (camera goes offline) or loop.",
     )
+    inference_region: Literal["auto", "full"] | tuple[float, float, float, float] = Field(
+        default="full",
+        description="What the detector sees: 'full' frame; 'auto' = the crop around the "
+        "zones (with margin) when it covers at most 60 % of the frame, so distant bikes keep "
+        "their pixels; or [x1, y1, x2, y2] as fractions of the frame. Boxes, zones and "
+        "snapshots stay in full-frame coordinates.",
+    )
+
+    @field_validator("inference_region")
+    @classmethod
+    def _region_in_frame(cls, v: Any) -> Any:
+        if isinstance(v, tuple):
+            x1, y1, x2, y2 = v
+            if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
+                raise ValueError(
+                    "inference_region [x1, y1, x2, y2] must be fractions 0..1, x1 < x2, y1 < y2"
+                )
+        return v
 
     @field_validator("zones")
     @classmethod

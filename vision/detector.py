@@ -19,7 +19,14 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from vision.model_config import ModelConfig
-from vision.postprocess import Grid, LabelGroup, make_grid, make_label_groups, postprocess
+from vision.postprocess import (
+    DecodeSpec,
+    Grid,
+    LabelGroup,
+    make_grid,
+    make_label_groups,
+    postprocess,
+)
 from vision.preprocess import Roi, check_frame, clamp_roi, letterbox
 from vision.types import Detection
 
@@ -89,7 +96,17 @@ class Detector:
             )
         except ValueError as exc:
             raise ModelVerificationError(f"model {path}: {exc}") from exc
+        self.spec = DecodeSpec(
+            grid=self.grid,
+            groups=self.groups,
+            score_threshold=config.score_threshold,
+            nms_iou=config.nms_iou,
+            class_margin=config.class_margin,
+        )
         self.last_timings: dict[str, float] = {}
+        # The model input, reused every frame (one worker thread owns the detector, and the
+        # tensor is consumed by session.run before the next frame is prepared).
+        self._input = np.empty((1, 3, *self.input_hw), dtype=np.float32)
 
     def _check_shapes(self, path: Path) -> tuple[str, str]:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
@@ -120,7 +137,7 @@ class Detector:
 
     def preprocess(self, frame: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.float32], float]:
         """Validate and letterbox a BGR frame: ``(1, 3, H, W)`` float32 tensor and ratio."""
-        return letterbox(check_frame(frame), self.input_hw)
+        return letterbox(check_frame(frame), self.input_hw, self._input)
 
     def infer(self, tensor: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Run the session on a prepared tensor; returns the raw ``(1, N, 5 + C)`` output."""
@@ -142,16 +159,7 @@ class Detector:
         """
         if image_wh is None:
             image_wh = (self.input_hw[1] / ratio, self.input_hw[0] / ratio)
-        return postprocess(
-            raw,
-            ratio,
-            grid=self.grid,
-            groups=self.groups,
-            score_threshold=self.config.score_threshold,
-            nms_iou=self.config.nms_iou,
-            image_wh=image_wh,
-            offset=offset,
-        )
+        return postprocess(raw, ratio, self.spec, image_wh, offset)
 
     # -- whole path ---------------------------------------------------------------------
 
@@ -171,7 +179,7 @@ class Detector:
 
     def _run(self, image: npt.NDArray[np.uint8], offset: tuple[int, int]) -> list[Detection]:
         t0 = time.perf_counter()
-        tensor, ratio = letterbox(image, self.input_hw)
+        tensor, ratio = letterbox(image, self.input_hw, self._input)
         t1 = time.perf_counter()
         raw = self.infer(tensor)
         t2 = time.perf_counter()

@@ -11,159 +11,70 @@ when the bike has not been seen for the zone's gap tolerance, or when its track 
 moving away. Every transition is returned as a :class:`Decision` with a reason, so replay
 can show why an alert was, or was not, raised.
 
+Types: ``vision.dwell_types`` (re-exported), matching: ``vision.dwell_match``, geometry:
+``vision.geometry``; one :class:`_Step` holds what a step knows. In an ``elevator_car``
+zone attendance never pauses the timer (see ``ZoneConfig.attendance_pauses``).
+
 No OpenCV, no onnxruntime, no I/O: the driver feeds it, ``dwell_store`` persists it.
 """
 
 from __future__ import annotations
 
-import enum
-import math
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from agent.events import uuid7
 from vision.config import ZoneConfig
-from vision.tracker import Track, Tracker, expand, inside_fraction, intersects, iou
-from vision.types import PERSON, TWO_WHEELER, Box
-from vision.zones import Zone, bottom_centre
+from vision.dwell_match import Match, match
+from vision.dwell_types import (
+    VEHICLE_LABELS,
+    Candidate,
+    Decision,
+    DecisionKind,
+    EngineSettings,
+    Observation,
+    Sample,
+    Violation,
+    appearance_similarity,
+    drop_reason,
+    facts,
+    fmt_s,
+    new_candidate,
+)
+from vision.geometry import bottom_centre, expand, inside_fraction, intersects, iou
+from vision.tracker import Track, Tracker
+from vision.types import PERSON
+from vision.zones import Zone
 
-# Labels that count as a two-wheeler. The default model merges bicycle and motorcycle into
-# TWO_WHEELER; a custom model may keep its own names, and a flip between them is harmless
-# because matching never looks at the label.
-VEHICLE_LABELS = frozenset({TWO_WHEELER, "bicycle", "motorcycle", "ebike", "e-bike", "scooter"})
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """Matching and attendance thresholds (see shared/research/anchors-vision.md §4-5)."""
-
-    match_iou: float = 0.4  # anchor IoU that re-attaches a sighting to a candidate
-    weak_iou: float = 0.2  # lower IoU accepted when the appearance also matches
-    appearance_min: float = 0.8  # NCC of signatures for a weak-IoU match
-    block_iou: float = 0.3  # no second candidate this close to an existing one in a zone
-    partial_inside: float = 0.7  # a box this much inside an anchor is a part of that bike
-    whole_area_ratio: float = 0.75  # a smaller/larger box than the anchor is a partial view
-    merge_iou: float = 0.6  # two candidates in one zone this alike are the same bike
-    anchor_alpha: float = 0.2  # anchor follows matched boxes slowly (jitter, not walking)
-    motion_window_s: float = 2.0  # a track is moving if its box moved within this window
-    moving_iou: float = 0.5  # ... i.e. overlaps its earlier self by less than this
-    attend_after_s: float = 2.0  # a person must linger this long to count as attending
-    attend_margin: float = 0.25  # bike box grown by this (of its width) to find attendants
-    # An attendant missed by the detector for a sample or two (or whose track restarts
-    # when they crouch) is still there: attendance ends only after this long unseen.
-    attend_hold_s: float = 4.0
-    rejoin_report_s: float = 5.0  # report a re-sighting after this long unseen
-    track_max_age_s: float = 6.0  # tracker memory; > 2 sampling intervals under load
-    max_candidates: int = 64  # bound on memory; the oldest pending candidate goes first
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One detection as the engine sees it: box normalised to the frame (0..1)."""
-
-    label: str
-    score: float
-    box: Box
-    source_class: str = ""
-    signature: tuple[float, ...] | None = None
-
-
-@dataclass(frozen=True)
-class Sample:
-    """Everything detected at one instant. ``t`` is monotonic seconds (or clip time)."""
-
-    t: float
-    wall: datetime
-    observations: Sequence[Observation]
-
-
-class DecisionKind(enum.StrEnum):
-    OPENED = "candidate.opened"
-    REJOINED = "candidate.rejoined"
-    LABEL_CHANGED = "candidate.label_changed"
-    ATTENDED = "candidate.attended"
-    UNATTENDED = "candidate.unattended"
-    ZONE_INACTIVE = "candidate.zone_inactive"
-    ZONE_ACTIVE = "candidate.zone_active"
-    DROPPED = "candidate.dropped"
-    IGNORED = "detection.ignored"
-    VIOLATION_STARTED = "violation.started"
-    REMINDER = "violation.reminder"
-    CLEARED = "violation.cleared"
-
-
-@dataclass(frozen=True)
-class Decision:
-    kind: DecisionKind
-    t: float
-    wall: datetime
-    zone: str | None
-    candidate: str | None
-    reason: str
-    observation: Observation | None = None
-    facts: dict[str, Any] = field(default_factory=dict)  # the candidate at that moment
+__all__ = [
+    "VEHICLE_LABELS",
+    "Candidate",
+    "Decision",
+    "DecisionKind",
+    "DwellEngine",
+    "EngineSettings",
+    "Observation",
+    "Sample",
+    "Violation",
+    "appearance_similarity",
+    "facts",
+]
 
 
 @dataclass
-class Violation:
-    id: str  # also the id of the violation-started event: re-sending it is idempotent
-    started_wall: datetime
-    started_t: float
-    announced: bool = False
-    reminders: int = 0
-    last_reminder_t: float = 0.0
+class _Step:
+    """What one call of :meth:`DwellEngine.step` knows, shared by its phases."""
 
-
-@dataclass
-class Candidate:
-    id: str
-    zone_id: str
-    anchor: Box
-    signature: tuple[float, ...] | None
-    first_seen_wall: datetime
-    first_seen: float
-    last_seen: float
-    last_step: float
-    last_seen_wall: datetime
-    dwell_s: float = 0.0
-    attended_s: float = 0.0
-    attended: bool = False
-    attendant_seen: float | None = None  # last time someone stood with it (monotonic)
-    active: bool = True
-    track_id: int | None = None
-    score: float = 0.0
-    last_label: str = ""
-    labels: dict[str, int] = field(default_factory=dict)
-    violation: Violation | None = None
-
-
-def appearance_similarity(a: Sequence[float], b: Sequence[float]) -> float:
-    """Normalised cross-correlation of two signatures (-1..1); 0 if unusable."""
-    if len(a) != len(b) or not a:
-        return 0.0
-    ma, mb = sum(a) / len(a), sum(b) / len(b)
-    da = [x - ma for x in a]
-    db = [y - mb for y in b]
-    num = sum(x * y for x, y in zip(da, db, strict=True))
-    den = math.sqrt(sum(x * x for x in da) * sum(y * y for y in db))
-    return num / den if den > 0 else 0.0
-
-
-def _area(b: Box) -> float:
-    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
-
-
-def _area_ratio(a: Box, b: Box) -> float:
-    """min/max of the two areas (1 = same size)."""
-    big = max(_area(a), _area(b))
-    return min(_area(a), _area(b)) / big if big > 0 else 0.0
-
-
-def _fmt_s(v: float) -> str:
-    return f"{v:.1f} s"
+    t: float
+    wall: datetime
+    active: dict[str, bool]  # zone id -> enforced now (schedule)
+    vehicles: Sequence[Observation]
+    vtracks: Sequence[Track]
+    standing: list[Track] = field(default_factory=list)  # people lingering, not walking
+    matched: dict[str, Match] = field(default_factory=dict)
+    taken: set[tuple[str, int]] = field(default_factory=set)  # (zone, observation) used
+    out: list[Decision] = field(default_factory=list)
 
 
 class DwellEngine:
@@ -216,129 +127,67 @@ class DwellEngine:
 
     def step(self, sample: Sample) -> list[Decision]:
         """Advance to ``sample.t`` with what was seen then; return the decisions made."""
-        out: list[Decision] = []
+        s = self.settings
         t, wall = sample.t, sample.wall
         vehicles = [o for o in sample.observations if o.label in VEHICLE_LABELS]
         people = [o for o in sample.observations if o.label == PERSON]
         vtracks = self.tracker.update(t, "vehicle", [o.box for o in vehicles])
         ptracks = self.tracker.update(t, "person", [o.box for o in people])
         active = {zid: z.active_at(wall) for zid, z in self.zones.items()}
+        st = _Step(t, wall, active, vehicles, vtracks)
 
-        matched = self._match(vehicles, vtracks)
-        for cid, (oi, whole) in matched.items():
-            cand = self.candidates[cid]
-            self._refresh(cand, vehicles[oi], vtracks[oi], whole, t, wall, out)
+        st.matched = match(s, self.candidates, self.zones, vehicles, vtracks)
+        for cid, (oi, whole) in st.matched.items():
+            self._refresh(st, self.candidates[cid], oi, whole)
         # Before merging: a candidate merged away still "took" its observation.
-        taken = {(self.candidates[cid].zone_id, oi) for cid, (oi, _w) in matched.items()}
-        self._merge_duplicates(t, wall, out)
-        self._drop_moved_away(matched, vtracks, t, wall, out)
-        self._open_new(vehicles, vtracks, taken, active, t, wall, out)
+        st.taken = {(self.candidates[cid].zone_id, oi) for cid, (oi, _w) in st.matched.items()}
+        self._merge_duplicates(st)
+        self._drop_moved_away(st)
+        for oi in range(len(vehicles)):
+            self._open_new(st, oi)
 
-        standing = [
+        st.standing = [
             tr
             for tr in ptracks
-            if tr.age_s >= self.settings.attend_after_s
-            and not tr.is_moving(self.settings.motion_window_s, self.settings.moving_iou)
+            if tr.age_s >= s.attend_after_s and not tr.is_moving(s.motion_window_s, s.moving_iou)
         ]
         for cand in list(self.candidates.values()):
-            self._advance(cand, cand.id in matched, standing, active[cand.zone_id], t, wall, out)
-        self._bound(t, wall, out)
-        return out
+            self._advance(st, cand)
+        self._bound(st)
+        return st.out
 
-    # -- matching -------------------------------------------------------------------
-
-    def _match(
-        self, vehicles: Sequence[Observation], tracks: Sequence[Track]
-    ) -> dict[str, tuple[int, bool]]:
-        """Candidate id -> (observation index, whole view); one observation per candidate.
-
-        A whole view overlaps the anchor well (or moderately and looks the same). A box
-        mostly inside the anchor is a partial view: the bike half-hidden behind someone. It
-        proves the bike is still there but must not drag the anchor.
-        """
+    def _refresh(self, st: _Step, cand: Candidate, oi: int, whole: bool) -> None:
         s = self.settings
-        pairs: list[tuple[float, str, int, bool]] = []
-        for cand in self.candidates.values():
-            zone = self.zones[cand.zone_id]
-            for oi, obs in enumerate(vehicles):
-                overlap = iou(cand.anchor, obs.box)
-                partial = inside_fraction(obs.box, cand.anchor) >= s.partial_inside
-                if not partial and (overlap < s.weak_iou or not zone.stays(obs.box)):
-                    continue
-                looks = (
-                    appearance_similarity(cand.signature, obs.signature)
-                    if cand.signature is not None and obs.signature is not None
-                    else None
-                )
-                similar = overlap >= s.match_iou or (
-                    overlap >= s.weak_iou and looks is not None and looks >= s.appearance_min
-                )
-                # A box much smaller than the anchor is the visible part of an occluded bike:
-                # it confirms presence but must not move the anchor (which would then drift
-                # with the occluder and lose the bike when it reappears whole).
-                whole = similar and _area_ratio(obs.box, cand.anchor) >= s.whole_area_ratio
-                if similar or partial:
-                    bonus = 0.5 if tracks[oi].id == cand.track_id else 0.0
-                    rank = overlap + bonus + (1.0 if whole else 0.0)
-                    pairs.append((rank, cand.id, oi, whole))
-        pairs.sort(reverse=True)
-        result: dict[str, tuple[int, bool]] = {}
-        used: set[tuple[str, int]] = set()  # an observation serves one candidate per zone
-        for _rank, cid, oi, whole in pairs:
-            zone_id = self.candidates[cid].zone_id
-            if cid in result or (zone_id, oi) in used:
-                continue
-            result[cid] = (oi, whole)
-            used.add((zone_id, oi))
-        return result
-
-    def _refresh(
-        self,
-        cand: Candidate,
-        obs: Observation,
-        track: Track,
-        whole: bool,
-        t: float,
-        wall: datetime,
-        out: list[Decision],
-    ) -> None:
-        s = self.settings
-        unseen = t - cand.last_seen
+        obs = st.vehicles[oi]
+        unseen = st.t - cand.last_seen
         if unseen >= s.rejoin_report_s:
             looks = (
                 f", appearance {appearance_similarity(cand.signature, obs.signature):.2f}"
                 if cand.signature is not None and obs.signature is not None
                 else ""
             )
-            out.append(
-                self._decision(
-                    DecisionKind.REJOINED,
-                    t,
-                    wall,
-                    cand,
-                    f"seen again after {_fmt_s(unseen)} unseen (IoU "
-                    f"{iou(cand.anchor, obs.box):.2f}{looks}); timer kept at "
-                    f"{_fmt_s(cand.dwell_s)}",
-                    obs,
-                )
+            self._say(
+                st,
+                DecisionKind.REJOINED,
+                cand,
+                f"seen again after {fmt_s(unseen)} unseen (IoU "
+                f"{iou(cand.anchor, obs.box):.2f}{looks}); timer kept at {fmt_s(cand.dwell_s)}",
+                obs,
             )
         if obs.source_class and cand.last_label and obs.source_class != cand.last_label:
-            out.append(
-                self._decision(
-                    DecisionKind.LABEL_CHANGED,
-                    t,
-                    wall,
-                    cand,
-                    f"model now says {obs.source_class!r} (was {cand.last_label!r}); "
-                    "same place, same candidate",
-                    obs,
-                )
+            self._say(
+                st,
+                DecisionKind.LABEL_CHANGED,
+                cand,
+                f"model now says {obs.source_class!r} (was {cand.last_label!r}); "
+                "same place, same candidate",
+                obs,
             )
         if obs.source_class:
             cand.last_label = obs.source_class
             cand.labels[obs.source_class] = cand.labels.get(obs.source_class, 0) + 1
-        cand.last_seen = t
-        cand.last_seen_wall = wall
+        cand.last_seen = st.t
+        cand.last_seen_wall = st.wall
         if not whole:
             return
         a = s.anchor_alpha
@@ -347,315 +196,217 @@ class DwellEngine:
         )
         if cand.signature is None and obs.signature is not None:
             cand.signature = obs.signature
-        cand.track_id = track.id
+        cand.track_id = st.vtracks[oi].id
         cand.score = obs.score
 
-    def _merge_duplicates(self, t: float, wall: datetime, out: list[Decision]) -> None:
+    def _merge_duplicates(self, st: _Step) -> None:
         """Two candidates in a zone that converged on one bike: keep the senior one.
 
         Senior = holds a violation, else was seen first; it inherits the junior's sightings.
         """
-        cands = sorted(
-            self.candidates.values(),
-            key=lambda c: (c.violation is None, c.first_seen),
-        )
+        cands = sorted(self.candidates.values(), key=lambda c: (c.violation is None, c.first_seen))
         for i, senior in enumerate(cands):
             if senior.id not in self.candidates:
                 continue
             for junior in cands[i + 1 :]:
                 if junior.id not in self.candidates or junior.zone_id != senior.zone_id:
                     continue
-                if iou(junior.anchor, senior.anchor) < self.settings.merge_iou:
-                    continue
-                if junior.violation is not None and junior.violation.announced:
-                    # Its violation is known to the platform: end it properly (cleared),
-                    # never drop it silently.
-                    self._end(junior, t, wall, f"same bike as {senior.id}; merged into it", out)
-                    continue
-                if junior.last_seen > senior.last_seen:
-                    senior.last_seen, senior.last_seen_wall = (
-                        junior.last_seen,
-                        junior.last_seen_wall,
-                    )
-                    senior.track_id = junior.track_id
-                del self.candidates[junior.id]
-                self.dirty = True
-                out.append(
-                    self._decision(
-                        DecisionKind.DROPPED,
-                        t,
-                        wall,
-                        junior,
-                        f"same bike as {senior.id} (seen since earlier); merged into it",
-                    )
-                )
+                if iou(junior.anchor, senior.anchor) >= self.settings.merge_iou:
+                    self._merge(st, senior, junior)
 
-    def _drop_moved_away(
-        self,
-        matched: dict[str, tuple[int, bool]],
-        tracks: Sequence[Track],
-        t: float,
-        wall: datetime,
-        out: list[Decision],
-    ) -> None:
+    def _merge(self, st: _Step, senior: Candidate, junior: Candidate) -> None:
+        if junior.violation is not None and junior.violation.announced:
+            # Its violation is known to the platform: end it properly (cleared), never
+            # drop it silently.
+            self._end(st, junior, f"same bike as {senior.id}; merged into it")
+            return
+        if junior.last_seen > senior.last_seen:
+            senior.last_seen, senior.last_seen_wall = junior.last_seen, junior.last_seen_wall
+            senior.track_id = junior.track_id
+        del self.candidates[junior.id]
+        self.dirty = True
+        self._say(
+            st,
+            DecisionKind.DROPPED,
+            junior,
+            f"same bike as {senior.id} (seen since earlier); merged into it",
+        )
+
+    def _drop_moved_away(self, st: _Step) -> None:
         """A candidate whose own track is seen moving off its anchor has left: end it now."""
         s = self.settings
-        by_id = {tr.id: tr for tr in tracks}
+        by_id = {tr.id: tr for tr in st.vtracks}
         for cand in list(self.candidates.values()):
-            if cand.id in matched or cand.track_id not in by_id:
+            if cand.id in st.matched or cand.track_id not in by_id:
                 continue
             track = by_id[cand.track_id]
             if iou(track.box, cand.anchor) < s.weak_iou and track.is_moving(
                 s.motion_window_s, s.moving_iou
             ):
-                self._end(cand, t, wall, "seen moving away from where it stood", out)
+                self._end(st, cand, "seen moving away from where it stood")
 
-    def _open_new(
-        self,
-        vehicles: Sequence[Observation],
-        tracks: Sequence[Track],
-        taken: set[tuple[str, int]],
-        active: dict[str, bool],
-        t: float,
-        wall: datetime,
-        out: list[Decision],
-    ) -> None:
+    def _open_new(self, st: _Step, oi: int) -> None:
+        """Open a candidate for sighting ``oi`` in each zone it enters and nobody claims."""
         s = self.settings
-        for oi, obs in enumerate(vehicles):
-            track = tracks[oi]
-            zones_in = [z for z in self.zones.values() if z.enters(obs.box)]
-            if not zones_in:
-                if not any((zid, oi) in taken for zid in self.zones):
-                    self._ignore_once(
-                        track,
-                        t,
-                        wall,
-                        obs,
-                        "bottom-centre ({:.2f}, {:.2f}) is outside every zone".format(
-                            *bottom_centre(obs.box)
-                        ),
-                        out,
-                    )
+        obs, track = st.vehicles[oi], st.vtracks[oi]
+        zones_in = [z for z in self.zones.values() if z.enters(obs.box)]
+        if not zones_in:
+            if not any((zid, oi) in st.taken for zid in self.zones):
+                where = "({:.2f}, {:.2f})".format(*bottom_centre(obs.box))
+                self._ignore_once(st, track, obs, f"bottom-centre {where} is outside every zone")
+            return
+        for zone in zones_in:
+            if (zone.id, oi) in st.taken or self._near_known(zone.id, obs):
+                continue  # ambiguous overlap with a known bike: don't double count
+            if track.is_moving(s.motion_window_s, s.moving_iou):
+                self._ignore_once(st, track, obs, f"moving through zone {zone.id} (not parked)")
                 continue
-            for zone in zones_in:
-                if (zone.id, oi) in taken:
-                    continue
-                near = [
-                    c
-                    for c in self.candidates.values()
-                    if c.zone_id == zone.id
-                    and (
-                        iou(c.anchor, obs.box) >= s.block_iou
-                        or inside_fraction(obs.box, c.anchor) >= s.partial_inside
-                    )
-                ]
-                if near:
-                    continue  # ambiguous overlap with a known bike: don't double count
-                if track.is_moving(s.motion_window_s, s.moving_iou):
-                    self._ignore_once(
-                        track, t, wall, obs, f"moving through zone {zone.id} (not parked)", out
-                    )
-                    continue
-                cand = Candidate(
-                    id=f"{zone.id}-{secrets.token_hex(4)}",
-                    zone_id=zone.id,
-                    anchor=obs.box,
-                    signature=obs.signature,
-                    first_seen_wall=wall,
-                    first_seen=t,
-                    last_seen=t,
-                    last_step=t,
-                    last_seen_wall=wall,
-                    active=active[zone.id],
-                    track_id=track.id,
-                    score=obs.score,
-                    last_label=obs.source_class,
-                    labels={obs.source_class: 1} if obs.source_class else {},
-                )
-                self.candidates[cand.id] = cand
-                self.dirty = True
-                zc = zone.config
-                note = "" if cand.active else "; zone not enforced now (schedule)"
-                out.append(
-                    self._decision(
-                        DecisionKind.OPENED,
-                        t,
-                        wall,
-                        cand,
-                        f"two-wheeler (score {obs.score:.2f}) stands in {zc.kind} zone "
-                        f"{zc.id}; violation after {_fmt_s(zc.grace_s)} unattended{note}",
-                        obs,
-                    )
-                )
+            self._open(st, zone, obs, track)
 
-    def _ignore_once(
-        self,
-        track: Track,
-        t: float,
-        wall: datetime,
-        obs: Observation,
-        reason: str,
-        out: list[Decision],
-    ) -> None:
+    def _near_known(self, zone_id: str, obs: Observation) -> bool:
+        s = self.settings
+        return any(
+            c.zone_id == zone_id
+            and (
+                iou(c.anchor, obs.box) >= s.block_iou
+                or inside_fraction(obs.box, c.anchor) >= s.partial_inside
+            )
+            for c in self.candidates.values()
+        )
+
+    def _open(self, st: _Step, zone: Zone, obs: Observation, track: Track) -> None:
+        cand = new_candidate(zone.id, obs, track.id, st.t, st.wall, st.active[zone.id])
+        self.candidates[cand.id] = cand
+        self.dirty = True
+        zc = zone.config
+        note = "" if cand.active else "; zone not enforced now (schedule)"
+        self._say(
+            st,
+            DecisionKind.OPENED,
+            cand,
+            f"two-wheeler (score {obs.score:.2f}) stands in {zc.kind} zone "
+            f"{zc.id}; violation after {fmt_s(zc.grace_s)} unattended{note}",
+            obs,
+        )
+
+    def _ignore_once(self, st: _Step, track: Track, obs: Observation, reason: str) -> None:
         if track.id in self._ignored_tracks:
             return
         self._ignored_tracks.add(track.id)
         live = {tr.id for tr in self.tracker.tracks}
         self._ignored_tracks &= live
-        out.append(
-            Decision(DecisionKind.IGNORED, t, wall, None, None, f"track {track.id}: {reason}", obs)
+        st.out.append(
+            Decision(
+                DecisionKind.IGNORED, st.t, st.wall, None, None, f"track {track.id}: {reason}", obs
+            )
         )
 
     # -- time -----------------------------------------------------------------------
 
-    def _advance(
-        self,
-        cand: Candidate,
-        seen_now: bool,
-        standing: Sequence[Track],
-        zone_active: bool,
-        t: float,
-        wall: datetime,
-        out: list[Decision],
-    ) -> None:
-        zc = self.zones[cand.zone_id].config
-        s = self.settings
-        dt = max(0.0, t - cand.last_step)
+    def _advance(self, st: _Step, cand: Candidate) -> None:
+        """Credit the interval since the last step, then apply this step's changes."""
+        dt = max(0.0, st.t - cand.last_step)
         # The state that held since the last step decides where the interval goes.
         if cand.active and not cand.attended:
             cand.dwell_s += dt
         elif cand.attended:
             cand.attended_s += dt
-        cand.last_step = t
+        cand.last_step = st.t
+        self._update_attendance(st, cand)
+        if not self._update_schedule(st, cand) or not self._within_gap(st, cand):
+            return
+        if cand.id in st.matched:
+            self._update_violation(st, cand)
 
+    def _update_attendance(self, st: _Step, cand: Candidate) -> None:
+        if not self.zones[cand.zone_id].config.attendance_pauses:
+            return  # elevator car: the rider beside the bike is the offence
+        s = self.settings
         near = expand(cand.anchor, s.attend_margin, s.attend_margin / 2)
-        seen_with_someone = any(intersects(tr.box, near) for tr in standing)
+        seen_with_someone = any(intersects(tr.box, near) for tr in st.standing)
         if seen_with_someone:
-            cand.attendant_seen = t
+            cand.attendant_seen = st.t
         last = cand.attendant_seen
-        held = cand.attended and last is not None and t - last < s.attend_hold_s
+        held = cand.attended and last is not None and st.t - last < s.attend_hold_s
         attended = seen_with_someone or held
-        if attended != cand.attended:
-            cand.attended = attended
-            self.dirty = True
-            if attended:
-                out.append(
-                    self._decision(
-                        DecisionKind.ATTENDED,
-                        t,
-                        wall,
-                        cand,
-                        f"person standing with the bike: timer paused at {_fmt_s(cand.dwell_s)}",
-                    )
-                )
-            else:
-                out.append(
-                    self._decision(
-                        DecisionKind.UNATTENDED,
-                        t,
-                        wall,
-                        cand,
-                        f"nobody with the bike any more: timer resumes at {_fmt_s(cand.dwell_s)}",
-                    )
-                )
-        if zone_active != cand.active:
-            cand.active = zone_active
-            self.dirty = True
-            if not zone_active:
-                if cand.violation is not None:
-                    self._end(cand, t, wall, "zone schedule ended", out)
-                    return
-                out.append(
-                    self._decision(
-                        DecisionKind.ZONE_INACTIVE,
-                        t,
-                        wall,
-                        cand,
-                        f"zone schedule off: timer paused at {_fmt_s(cand.dwell_s)}",
-                    )
-                )
-            else:
-                out.append(
-                    self._decision(DecisionKind.ZONE_ACTIVE, t, wall, cand, "zone schedule on")
-                )
+        if attended == cand.attended:
+            return
+        cand.attended = attended
+        self.dirty = True
+        if attended:
+            why = f"person standing with the bike: timer paused at {fmt_s(cand.dwell_s)}"
+            self._say(st, DecisionKind.ATTENDED, cand, why)
+        else:
+            why = f"nobody with the bike any more: timer resumes at {fmt_s(cand.dwell_s)}"
+            self._say(st, DecisionKind.UNATTENDED, cand, why)
 
-        unseen = t - cand.last_seen
-        if unseen > zc.gap_tolerance_s:
-            self._end(
-                cand,
-                t,
-                wall,
-                f"not seen for {_fmt_s(unseen)} (> gap tolerance {_fmt_s(zc.gap_tolerance_s)})",
-                out,
-            )
-            return
-        if not seen_now:
-            return
-        if cand.violation is None:
+    def _update_schedule(self, st: _Step, cand: Candidate) -> bool:
+        """Follow the zone's schedule; False if that ended the candidate."""
+        zone_active = st.active[cand.zone_id]
+        if zone_active == cand.active:
+            return True
+        cand.active = zone_active
+        self.dirty = True
+        if zone_active:
+            self._say(st, DecisionKind.ZONE_ACTIVE, cand, "zone schedule on")
+            return True
+        if cand.violation is not None:
+            self._end(st, cand, "zone schedule ended")
+            return False
+        why = f"zone schedule off: timer paused at {fmt_s(cand.dwell_s)}"
+        self._say(st, DecisionKind.ZONE_INACTIVE, cand, why)
+        return True
+
+    def _within_gap(self, st: _Step, cand: Candidate) -> bool:
+        """False (and the candidate ended) once it has been unseen past the gap tolerance."""
+        tolerance = self.zones[cand.zone_id].config.gap_tolerance_s
+        unseen = st.t - cand.last_seen
+        if unseen <= tolerance:
+            return True
+        self._end(st, cand, f"not seen for {fmt_s(unseen)} (> gap tolerance {fmt_s(tolerance)})")
+        return False
+
+    def _update_violation(self, st: _Step, cand: Candidate) -> None:
+        """On a sighting: start the violation after grace, remind, or repeat the start."""
+        zc = self.zones[cand.zone_id].config
+        v = cand.violation
+        if v is None:
             if cand.active and not cand.attended and cand.dwell_s >= zc.grace_s:
-                cand.violation = Violation(id=uuid7(), started_wall=wall, started_t=t)
-                cand.violation.last_reminder_t = t
+                cand.violation = Violation(id=uuid7(), started_wall=st.wall, started_t=st.t)
+                cand.violation.last_reminder_t = st.t
                 self.dirty = True
-        elif cand.violation.announced and zc.reminder_every_s > 0:
-            v = cand.violation
-            if t - v.last_reminder_t >= zc.reminder_every_s:
-                v.reminders += 1
-                v.last_reminder_t = t
-                self.dirty = True
-                out.append(
-                    self._decision(
-                        DecisionKind.REMINDER,
-                        t,
-                        wall,
-                        cand,
-                        f"still parked: {_fmt_s(cand.dwell_s)} unattended (reminder {v.reminders})",
-                    )
-                )
+        elif (
+            v.announced
+            and zc.reminder_every_s > 0
+            and (st.t - v.last_reminder_t >= zc.reminder_every_s)
+        ):
+            v.reminders += 1
+            v.last_reminder_t = st.t
+            self.dirty = True
+            why = f"still parked: {fmt_s(cand.dwell_s)} unattended (reminder {v.reminders})"
+            self._say(st, DecisionKind.REMINDER, cand, why)
         if cand.violation is not None and not cand.violation.announced:
             # Repeated on every sighting until the driver confirms the event is durable.
-            out.append(
-                self._decision(
-                    DecisionKind.VIOLATION_STARTED,
-                    t,
-                    wall,
-                    cand,
-                    f"parked {_fmt_s(cand.dwell_s)} unattended in {zc.kind} zone {zc.id} "
-                    f"(grace {_fmt_s(zc.grace_s)})",
-                )
+            self._say(
+                st,
+                DecisionKind.VIOLATION_STARTED,
+                cand,
+                f"parked {fmt_s(cand.dwell_s)} unattended in {zc.kind} zone {zc.id} "
+                f"(grace {fmt_s(zc.grace_s)})",
             )
 
-    def _end(
-        self, cand: Candidate, t: float, wall: datetime, why: str, out: list[Decision]
-    ) -> None:
+    def _end(self, st: _Step, cand: Candidate, why: str) -> None:
         zc = self.zones[cand.zone_id].config
         del self.candidates[cand.id]
         self.dirty = True
         if cand.violation is not None and cand.violation.announced:
             self.ended[cand.id] = cand
-            out.append(
-                self._decision(
-                    DecisionKind.CLEARED,
-                    t,
-                    wall,
-                    cand,
-                    f"{why}; was parked {_fmt_s(cand.dwell_s)} unattended",
-                )
-            )
+            why = f"{why}; was parked {fmt_s(cand.dwell_s)} unattended"
+            self._say(st, DecisionKind.CLEARED, cand, why)
             return
-        if cand.violation is not None:
-            why += "; its violation was never announced"
-        elif cand.dwell_s < zc.grace_s:
-            why += (
-                f"; no violation: {_fmt_s(cand.dwell_s)} unattended is below the "
-                f"{_fmt_s(zc.grace_s)} grace"
-            )
-            if cand.attended_s > 0:
-                why += f" (attended {_fmt_s(cand.attended_s)})"
-        else:
-            why += "; no violation: grace was reached but never confirmed by a sighting"
-        out.append(self._decision(DecisionKind.DROPPED, t, wall, cand, why))
+        self._say(st, DecisionKind.DROPPED, cand, drop_reason(cand, zc, why))
 
-    def _bound(self, t: float, wall: datetime, out: list[Decision]) -> None:
+    def _bound(self, st: _Step) -> None:
         excess = len(self.candidates) - self.settings.max_candidates
         if excess <= 0:
             return
@@ -664,19 +415,20 @@ class DwellEngine:
             key=lambda c: c.last_seen,
         )
         for cand in pending[:excess]:
-            self._end(cand, t, wall, "candidate memory full; least recently seen dropped", out)
+            self._end(st, cand, "candidate memory full; least recently seen dropped")
 
-    def _decision(
+    def _say(
         self,
+        st: _Step,
         kind: DecisionKind,
-        t: float,
-        wall: datetime,
         cand: Candidate,
         reason: str,
         obs: Observation | None = None,
-    ) -> Decision:
+    ) -> None:
         zc = self.zones[cand.zone_id].config
-        return Decision(kind, t, wall, cand.zone_id, cand.id, reason, obs, facts(cand, zc))
+        st.out.append(
+            Decision(kind, st.t, st.wall, cand.zone_id, cand.id, reason, obs, facts(cand, zc))
+        )
 
     # -- restart --------------------------------------------------------------------
 
@@ -696,25 +448,3 @@ class DwellEngine:
         for cand in candidates:
             if cand.zone_id in self.zones:
                 self.candidates[cand.id] = cand
-
-
-def facts(cand: Candidate, zone: ZoneConfig) -> dict[str, Any]:
-    """What is known about a candidate, JSON-ready (event data and replay output)."""
-    v = cand.violation
-    return {
-        "candidate": cand.id,
-        "zone": zone.id,
-        "zone_kind": zone.kind,
-        "violation_id": v.id if v else None,
-        "violation_started": v.started_wall.isoformat() if v else None,
-        "first_seen": cand.first_seen_wall.isoformat(),
-        "last_seen": cand.last_seen_wall.isoformat(),
-        "dwell_s": round(cand.dwell_s, 1),
-        "attended_s": round(cand.attended_s, 1),
-        "grace_s": zone.grace_s,
-        "gap_tolerance_s": zone.gap_tolerance_s,
-        "box": [round(v, 4) for v in cand.anchor],
-        "score": round(cand.score, 3),
-        "model_labels": dict(cand.labels),
-        "attended": cand.attended,
-    }

@@ -110,24 +110,30 @@ def encode_within(image: Image, max_bytes: int, quality: int = 80, max_width: in
         img = np.asarray(cv2.resize(img, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotLimits:
+    """Size and look of the two evidence JPEGs (from the camera's ``evidence`` settings)."""
+
+    max_bytes: int = 100_000
+    quality: int = 80
+    max_width: int = 1280
+    crop_margin: float = 0.3
+
+
 def make_snapshot(
     frame: Image,
     bike: Box,
     people: Sequence[Box],
     zone_px: Sequence[tuple[int, int]],
-    *,
-    max_bytes: int = 100_000,
-    quality: int = 80,
-    max_width: int = 1280,
-    crop_margin: float = 0.3,
+    limits: SnapshotLimits = SnapshotLimits(),
 ) -> Snapshot:
-    """Blur people, then draw and crop; both JPEGs within ``max_bytes``. Pixel boxes."""
+    """Blur people, then draw and crop; both JPEGs within ``limits.max_bytes``. Pixel boxes."""
     private = blur_people(frame, people)
     full = annotate(private, bike, zone_px)
-    crop = crop_around(private, bike, crop_margin)
+    crop = crop_around(private, bike, limits.crop_margin)
     return Snapshot(
-        frame_jpeg=encode_within(full, max_bytes, quality, max_width),
-        crop_jpeg=encode_within(crop, max_bytes, quality, max_width),
+        frame_jpeg=encode_within(full, limits.max_bytes, limits.quality, limits.max_width),
+        crop_jpeg=encode_within(crop, limits.max_bytes, limits.quality, limits.max_width),
     )
 
 

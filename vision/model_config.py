@@ -33,5 +33,12 @@ class ModelConfig(BaseModel):
         description="Model class id -> the model's own class name, kept for diagnostics.",
     )
     score_threshold: float = Field(default=0.3, ge=0, le=1)
+    class_margin: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="A label claims an output row only where its score is the row's best "
+        "class score, or within this much of it (0 = upstream's best-class rule).",
+    )
     nms_iou: float = Field(default=0.45, gt=0, le=1)
     threads: int = Field(default=2, ge=1, le=16, description="Inference threads (shared).")

@@ -12,9 +12,8 @@ import numpy.typing as npt
 
 from vision.dwell import VEHICLE_LABELS, Observation
 from vision.evidence import appearance_signature
-from vision.tracker import iou
+from vision.geometry import iou, normalise_box
 from vision.types import Detection
-from vision.zones import normalise_box
 
 # Two results for the same object from the full frame and a zone crop overlap strongly.
 _DUPLICATE_IOU = 0.6

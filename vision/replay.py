@@ -20,10 +20,10 @@ import numpy.typing as npt
 from vision.capture import clip_frames
 from vision.config import CameraConfig
 from vision.dwell import Candidate, Decision, DecisionKind, DwellEngine, EngineSettings, Sample
+from vision.geometry import inference_rect, polygon_rect
 from vision.observe import merge_detections, observations
 from vision.sampling import SamplingPolicy
 from vision.types import Detection
-from vision.zones import polygon_rect
 
 Image = npt.NDArray[np.uint8]
 
@@ -89,10 +89,11 @@ def replay_clip(
         result.duration_s = t
         if t + 1e-9 < next_t:
             continue
-        found = [detector.detect(frame)]
+        h, w = frame.shape[:2]
+        region = inference_rect(camera.inference_region, [z.polygon for z in camera.zones], w, h)
+        found = [detector.detect(frame) if region is None else detector.detect_in(frame, region)]
         if camera.sampling.zone_crops and t >= next_rescan:
             next_rescan = t + camera.sampling.rescan_every_s
-            h, w = frame.shape[:2]
             for zone in camera.zones:
                 found.append(detector.detect_in(frame, polygon_rect(zone.polygon, w, h)))
         obs = observations(frame, merge_detections(found))

@@ -13,41 +13,11 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from vision.geometry import iou
 from vision.types import Box
 
 # How far back a track remembers its boxes; enough for the motion window.
 _HISTORY_S = 10.0
-
-
-def iou(a: Box, b: Box) -> float:
-    ix1, iy1 = max(a[0], b[0]), max(a[1], b[1])
-    ix2, iy2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, ix2 - ix1) * max(0.0, iy2 - iy1)
-    if inter <= 0:
-        return 0.0
-    area_a = max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1])
-    area_b = max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
-    union = area_a + area_b - inter
-    return inter / union if union > 0 else 0.0
-
-
-def inside_fraction(inner: Box, outer: Box) -> float:
-    """Share of ``inner``'s area that lies inside ``outer`` (0..1)."""
-    ix1, iy1 = max(inner[0], outer[0]), max(inner[1], outer[1])
-    ix2, iy2 = min(inner[2], outer[2]), min(inner[3], outer[3])
-    inter = max(0.0, ix2 - ix1) * max(0.0, iy2 - iy1)
-    area = max(0.0, inner[2] - inner[0]) * max(0.0, inner[3] - inner[1])
-    return inter / area if area > 0 else 0.0
-
-
-def intersects(a: Box, b: Box) -> bool:
-    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
-
-
-def expand(box: Box, fx: float, fy: float) -> Box:
-    """Grow ``box`` by ``fx`` of its width on each side and ``fy`` of its height."""
-    w, h = box[2] - box[0], box[3] - box[1]
-    return (box[0] - fx * w, box[1] - fy * h, box[2] + fx * w, box[3] + fy * h)
 
 
 @dataclass

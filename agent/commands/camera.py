@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.commands import camera_detect, camera_replay
+from agent.commands import camera_detect, camera_replay, vision_eval
 from agent.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_config, load_or_report
 
 
@@ -30,6 +30,7 @@ def register(sub: Any) -> None:
     csub = group.add_subparsers(dest="camera_command", metavar="ACTION", required=True)
     camera_detect.register(csub)
     camera_replay.register(csub)
+    vision_eval.register(csub)
     snap = csub.add_parser(
         "snapshot",
         help="save the current frame with the zones drawn",

@@ -16,7 +16,14 @@ from tests.vision._detector_support import (
     put_box,
 )
 from vision.model_config import DEFAULT_CLASS_MAP, DEFAULT_SOURCE_NAMES
-from vision.postprocess import decode_boxes, make_grid, make_label_groups, nms, postprocess
+from vision.postprocess import (
+    DecodeSpec,
+    decode_boxes,
+    make_grid,
+    make_label_groups,
+    nms,
+    postprocess,
+)
 from vision.types import PERSON, TWO_WHEELER
 
 GRID = make_grid((416, 416))
@@ -31,9 +38,9 @@ def run(raw: np.ndarray, ratio: float = 1.0, **kw: object) -> list:
         "nms_iou": 0.45,
     }
     args.update(kw)
-    if "image_wh" not in args:
-        args["image_wh"] = (416.0 / ratio, 416.0 / ratio)
-    return postprocess(raw, ratio, **args)
+    image_wh = args.pop("image_wh", None) or (416.0 / ratio, 416.0 / ratio)
+    offset = args.pop("offset", (0.0, 0.0))
+    return postprocess(raw, ratio, DecodeSpec(**args), image_wh, offset)
 
 
 def test_grid_order_matches_upstream() -> None:
@@ -189,3 +196,40 @@ def test_postprocess_never_raises_on_finite_garbage(
         assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
         assert d.label in (TWO_WHEELER, PERSON)
         assert np.isfinite(d.score)
+
+
+CHAIR = 56  # COCO "chair": a wheelchair's best class when the model is right about it
+
+
+def test_row_whose_best_class_is_chair_is_not_a_two_wheeler() -> None:
+    raw = empty_output(GRID)
+    put_box(raw, GRID, (100, 100, 220, 240), {CHAIR: 0.8, BICYCLE: 0.75})
+    assert run(raw) == []  # upstream's best-class rule: the row is a chair
+
+
+def test_class_margin_lets_a_close_second_class_claim_the_row() -> None:
+    raw = empty_output(GRID)
+    put_box(raw, GRID, (100, 100, 220, 240), {CHAIR: 0.8, BICYCLE: 0.75})
+    (only,) = run(raw, class_margin=0.1)
+    assert only.label == TWO_WHEELER and only.score == pytest.approx(0.75)
+
+
+def test_row_whose_best_class_is_person_counts_only_as_person() -> None:
+    raw = empty_output(GRID)
+    put_box(raw, GRID, (100, 60, 200, 200), {PERSON_ID: 0.9, BICYCLE: 0.6})
+    assert [d.label for d in run(raw)] == [PERSON]
+
+
+def test_partial_box_inside_a_whole_bike_is_merged_away() -> None:
+    raw = empty_output(GRID)
+    put_box(raw, GRID, (100, 100, 300, 220), {BICYCLE: 0.8})  # the whole bike
+    put_box(raw, GRID, (110, 150, 180, 218), {BICYCLE: 0.6})  # its front wheel
+    (only,) = run(raw)
+    assert only.box == pytest.approx((100, 100, 300, 220), abs=1e-3)
+
+
+def test_bike_parked_behind_another_is_kept() -> None:
+    raw = empty_output(GRID)
+    put_box(raw, GRID, (100, 100, 300, 260), {BICYCLE: 0.8})  # near bike, floor at 260
+    put_box(raw, GRID, (150, 110, 260, 190), {BICYCLE: 0.6})  # inside, but stands higher
+    assert len(run(raw)) == 2

@@ -172,3 +172,29 @@ def test_restart_after_violation_no_duplicate(shared_dir, props, detector, tmp_p
     r2 = replay_clip(clip, cam, detector, engine=second)
     assert starts(r2) == []
     assert second.open_violations()[0].violation.id == first.open_violations()[0].violation.id  # type: ignore[union-attr]
+
+
+def _rider_beside_bike(t: float) -> State:
+    return State(bike=True, person_x=440)
+
+
+def test_elevator_car_rider_beside_bike_raises_alarm_within_grace(
+    shared_dir, props, detector, tmp_path
+) -> None:
+    clip = make_clip(tmp_path / "lift.avi", props, 20, _rider_beside_bike)
+    zone = {"id": "car-1", "kind": "elevator_car", "elevator": "lift-3"}
+    cam = camera_config(shared_dir, zone=zone)
+    grace = cam.zones[0].grace_s
+    r = replay_clip(clip, cam, detector)
+    assert not r.of(K.ATTENDED)  # the rider does not pause an elevator-car timer
+    (start, *_) = r.of(K.VIOLATION_STARTED)
+    first_seen = r.of(K.OPENED)[0].t
+    assert start.t - first_seen <= grace + 2 * IDLE
+    assert start.facts["elevator"] == "lift-3" and start.facts["zone_kind"] == "elevator_car"
+
+
+def test_same_scene_in_a_corridor_stays_paused(shared_dir, props, detector, tmp_path) -> None:
+    clip = make_clip(tmp_path / "corridor.avi", props, 40, _rider_beside_bike)
+    r = replay_clip(clip, camera_config(shared_dir, zone={"grace_s": GRACE}), detector)
+    assert r.of(K.ATTENDED)
+    assert not r.of(K.VIOLATION_STARTED)

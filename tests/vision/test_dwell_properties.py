@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.vision.sim import ZONE_POLY, drive
-from vision.config import ZoneConfig, check_polygon
+from vision.config import ZoneConfig
 from vision.dwell import DecisionKind, DwellEngine, Observation
+from vision.geometry import check_polygon
 from vision.types import PERSON, TWO_WHEELER
 
 K = DecisionKind

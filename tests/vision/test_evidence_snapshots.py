@@ -10,7 +10,7 @@ import pytest
 
 from tests.vision.clips import MODEL_SHA
 from vision.detector import Detector
-from vision.evidence import encode_within, make_snapshot
+from vision.evidence import SnapshotLimits, encode_within, make_snapshot
 from vision.model_config import ModelConfig
 from vision.types import PERSON
 
@@ -53,7 +53,7 @@ def test_snapshot_pair_decodes_within_budget_with_people_blurred(street) -> None
     img, people, bikes = street
     h, w = img.shape[:2]
     zone = [(0, int(h * 0.5)), (w - 1, int(h * 0.5)), (w - 1, h - 1), (0, h - 1)]
-    shot = make_snapshot(img, bikes[0], people, zone, max_bytes=100_000)
+    shot = make_snapshot(img, bikes[0], people, zone, SnapshotLimits(max_bytes=100_000))
     for data in (shot.frame_jpeg, shot.crop_jpeg):
         assert len(data) <= 100_000
         decode(data)
@@ -85,7 +85,7 @@ def test_bike_box_drawn_on_frame(street) -> None:
     img, _people, bikes = street
     w = img.shape[1]
     zone = [(10, 10), (200, 10), (200, 200)]
-    shot = make_snapshot(img, bikes[0], [], zone, max_bytes=400_000, quality=95)
+    shot = make_snapshot(img, bikes[0], [], zone, SnapshotLimits(max_bytes=400_000, quality=95))
     frame = decode(shot.frame_jpeg)
     scale = frame.shape[1] / w
     x1 = int(bikes[0][0] * scale) + 1

@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from vision.config import CameraConfig, ZoneConfig
-from vision.zones import Zone, point_in_polygon, polygon_rect
+from vision.geometry import point_in_polygon, polygon_rect
+from vision.zones import Zone
 
 SQUARE = [(0.1, 0.1), (0.9, 0.1), (0.9, 0.9), (0.1, 0.9)]
 
