@@ -31,9 +31,9 @@ def encode_frame(ctrl: int, cmd: int, payload: bytes) -> bytes:
     return body + bytes((checksum(body),)) + TRAILER
 
 
-def _u8(kind: str, unit: str | None = None, zero_invalid: bool = False) -> Callable[
-    [bytes], list[Observation]
-]:
+def _u8(
+    kind: str, unit: str | None = None, zero_invalid: bool = False
+) -> Callable[[bytes], list[Observation]]:
     def dec(p: bytes) -> list[Observation]:
         return [Observation(kind, p[0], unit=unit, valid=not (zero_invalid and p[0] == 0))]
 
