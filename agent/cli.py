@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.commands.core",
     "agent.commands.vision",
     "agent.commands.camera",
+    "agent.commands.serial",
 )
 
 EXIT_OK = 0

@@ -29,12 +29,18 @@ from pydantic import (
 
 from buffer.config import BufferConfig
 from drivers.modbus.config import ModbusConfig
+from drivers.serial.config import SerialConfig
 from drivers.synthetic.config import SyntheticConfig
 from vision.config import CameraConfig
 
 # Every driver kind's config model; the ``kind`` key selects one. Keep in step with
 # agent.registry.DRIVERS (a test checks).
-DRIVER_CONFIGS: tuple[type[BaseModel], ...] = (ModbusConfig, SyntheticConfig, CameraConfig)
+DRIVER_CONFIGS: tuple[type[BaseModel], ...] = (
+    ModbusConfig,
+    SyntheticConfig,
+    CameraConfig,
+    SerialConfig,
+)
 
 DriverConfig = Annotated[Union[DRIVER_CONFIGS], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
 

@@ -17,6 +17,7 @@ DRIVERS: dict[str, str] = {
     "modbus": "drivers.modbus.driver:ModbusDriver",
     "synthetic": "drivers.synthetic.driver:SyntheticDriver",
     "camera": "vision.camera_driver:CameraDriver",
+    "serial": "drivers.serial.driver:SerialDriver",
 }
 
 

@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 # Modules contributing "simulate <device>" sub-commands.
-SIMULATOR_MODULES: tuple[str, ...] = ("agent.commands.modbus",)
+SIMULATOR_MODULES: tuple[str, ...] = ("agent.commands.modbus", "agent.commands.serial")
 
 
 def register(sub: Any) -> None:

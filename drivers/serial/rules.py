@@ -101,8 +101,6 @@ class ResidentRules:
         etype, prio = KEYS[key]
         data: dict[str, Any] = {"key": key, "state": state, "episode": self.episodes[key][0],
                                 "resident": self.resident, **extra}  # fmt: skip
-        if state == "cleared":
-            prio = Priority.EVENT if prio is Priority.EVENT else Priority.ALARM
         return Event(type=etype, subject=self.device_id, data=data, priority=prio, severity=sev)
 
     def _raise(self, key: str, sev: Severity, **extra: Any) -> list[Event]:
@@ -199,7 +197,7 @@ class ResidentRules:
             active = int(obs.value) == 2
         elif obs.kind == "body_movement":
             active = int(obs.value) > 10
-        if obs.kind == "motion" and int(obs.value) > 0 and self.fall_at is not None:
+        if obs.kind == "motion" and int(obs.value) == 2 and self.fall_at is not None:
             self.fall_at = now  # still moving after the fall: wait for stillness
         if self.last_activity is None:
             self.last_activity = now
