@@ -76,8 +76,9 @@ def test_bracelet_round_trip(hr: int, spo2: int, temp: float, bat: int, wear: bo
 @given(st.integers(1, 255))
 def test_5359_round_trip(v: int) -> None:
     c = Radar5359Codec()
-    assert [(o.kind, o.value) for o in c.decode(c.feed(c.encode(0x85, 0x02, bytes((v,))))[0])] \
-        == [("hr", v)]
+    assert [(o.kind, o.value) for o in c.decode(c.feed(c.encode(0x85, 0x02, bytes((v,))))[0])] == [
+        ("hr", v)
+    ]
 
 
 @given(st.floats(1, 250, width=32))
@@ -125,10 +126,7 @@ def test_100k_random_and_mutated_streams(name: str) -> None:
     codec: FrameCodec = make_codec(name)
     recovered = 0
     for i in range(100_000):
-        if i % 2:
-            chunk = rng.randbytes(rng.randrange(1, 48))
-        else:
-            chunk = _mutate(rng, good)
+        chunk = rng.randbytes(rng.randrange(1, 48)) if i % 2 else _mutate(rng, good)
         for frame in codec.feed(chunk):
             codec.decode(frame)
         assert codec.buffered <= BUFFER_BOUND
