@@ -42,7 +42,10 @@ class EpisodeTracker:
         self._states: dict[str, _State] = {}
 
     def _state(self, key: str) -> _State:
-        return self._states.setdefault(key, _State())
+        st = self._states.get(key)
+        if st is None:
+            st = self._states[key] = _State()
+        return st
 
     def is_active(self, key: str) -> bool:
         st = self._states.get(key)

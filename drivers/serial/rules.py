@@ -136,7 +136,7 @@ class ResidentRules:
     # -- observations ------------------------------------------------------------------
 
     def observe(self, obs: Observation, now: float) -> list[Event]:
-        out = self._clear("SILENT")
+        out = self._clear("SILENT") if "SILENT" in self.episodes else []
         self.last_frame = now
         k = obs.kind
         if k in ("sos", "fall", "fall_cancelled", "off_wrist", "low_battery"):
