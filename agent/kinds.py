@@ -20,6 +20,7 @@ from typing import Any, cast, get_args
 
 from agent.driver import DriverConfigBase, DriverFactory, KindCheck
 from drivers.modbus.config import ModbusConfig
+from drivers.serial.config import SerialConfig
 from drivers.synthetic.config import SyntheticConfig
 from vision.config import CameraConfig
 
@@ -31,7 +32,7 @@ class Kind:
     config: type[DriverConfigBase]
     driver: str  # "module:Class", the class satisfies agent.driver.DriverFactory
     cli: str | None = None  # module with register(subparsers): the kind's command group
-    simulator: str | None = None  # module with register_simulator(simulate_subparsers)
+    simulator: str | None = None  # module with register(simulate_subparsers)
     extra: str | None = None  # pip extra with the kind's libraries: edge-agent[extra]
     check: str | None = None  # "module:function", satisfies agent.driver.KindCheck
 
@@ -53,6 +54,13 @@ KINDS: tuple[Kind, ...] = (
         simulator="agent.commands.modbus_simulate",
         extra="modbus",
         check="drivers.modbus.check:check_modbus",
+    ),
+    Kind(
+        config=SerialConfig,
+        driver="drivers.serial.driver:SerialDriver",
+        cli="agent.commands.serial",
+        simulator="agent.commands.serial_simulate",
+        extra="serial",
     ),
     Kind(config=SyntheticConfig, driver="drivers.synthetic.driver:SyntheticDriver"),
     Kind(

@@ -5,11 +5,13 @@ Starts, all on loopback and in a scratch directory:
   * `edge-agent simulate elevator`: two controllers on one Modbus TCP bus, unit 2 runs a
     scripted entrapment,
   * a camera fed from a clip built from the shared test photos, one corridor zone,
+  * `edge-agent simulate wearable`: three bracelets on a pty (one SOS, one fall, one that
+    falls silent) and a fall radar on another (fall + stationary dwell),
   * an installer's synthetic uplink check,
   * the agent itself (`edge-agent run`), with the outbox in the scratch directory,
 and prints every event the platform receives. It ends after --seconds (or Ctrl-C) with a
 summary, and exits non-zero if the expected entrapment alarm, parking violation and its
-snapshots did not arrive.
+snapshots, or the residents' SOS, fall and silence alarms did not arrive.
 
     .venv/bin/python examples/demo.py [--seconds 90] [--shared ../shared]
 """
@@ -39,6 +41,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 REPO = Path(__file__).resolve().parent.parent
 EDGE_AGENT = [sys.executable, "-m", "agent"]
 DEMO_SPEED = 3
+WEAR_SPEED = 20  # simulated seconds per second for the wearables and the radar
 
 
 def free_port() -> int:
@@ -138,6 +141,19 @@ def main() -> int:
         )
     )
     wait_port(modbus_port)
+    # Residents: three bracelets (one SOS, one fall, one that falls silent) and a fall radar
+    # on pseudo-terminals; their alarms travel the same outbox to the broker.
+    for link, scenario in (("wearables", ["sos", "fall", "silent"]), ("radar", ["radar_fall"])):
+        cmd = [*EDGE_AGENT, "simulate", "wearable", "--link", str(work / link),
+               "--devices", str(len(scenario)), "--speed", str(WEAR_SPEED),
+               "--duration", "3600"]  # fmt: skip
+        for name in scenario:
+            cmd += ["--scenario", name]
+        procs.append(start(cmd, work / f"{link}.log"))
+    for link in ("wearables", "radar"):
+        deadline = time.monotonic() + 15
+        while not (work / link).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     drivers = driver_entries("modbus-demo.yaml") + driver_entries("camera-demo.yaml")
     for d in drivers:
@@ -150,6 +166,15 @@ def main() -> int:
         if d.get("kind") == "camera":
             d["source"] = str(clip)
             d["model"]["path"] = str(model)
+    drivers += [
+        {"name": "bracelets", "kind": "serial", "port": str(work / "wearables"),
+         "codec": "bracelet", "time_speed": WEAR_SPEED,
+         "devices": [{"id": f"band-{n}", "resident": f"r-{n:04d}", "frame_id": f"{n:08x}"}
+                     for n in (1, 2, 3)]},
+        {"name": "fall-radar", "kind": "serial", "port": str(work / "radar"),
+         "codec": "seeed5359", "time_speed": WEAR_SPEED,
+         "devices": [{"id": "radar-1", "resident": "r-0004"}]},
+    ]  # fmt: skip
     drivers.append(
         {
             "name": "uplink-check",
@@ -172,6 +197,7 @@ def main() -> int:
     seen: Counter[str] = Counter()
     entrapment_alarms = 0
     snapshots = 0
+    resident_alarms: set[str] = set()
     lock = threading.Lock()
 
     def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
@@ -189,6 +215,10 @@ def main() -> int:
                     and "entrap" in payload.decode().lower()
                 ):
                     entrapment_alarms += 1
+                if doc["type"] == "resident.alarm" and doc["data"]["state"] == "raised":
+                    resident_alarms.add(
+                        f"{doc['data']['key']}:{doc['data'].get('trigger', 'silence')}"
+                    )
             if "/telemetry/" in msg.topic and not args.show_telemetry:
                 return
             print(describe(msg.topic, payload), flush=True)
@@ -231,6 +261,10 @@ def main() -> int:
         "parking violation": any(k.startswith("parking.violation") for k in seen),
         "snapshots": snapshots > 0,
         "uplink check": seen["synthetic.sample"] == 5,
+        "resident SOS alarm": "SOS:button" in resident_alarms,
+        "wearable fall alarm": "FALL:wearable" in resident_alarms,
+        "radar fall alarm": "FALL:radar_dwell" in resident_alarms,
+        "silent device alarm": "SILENT:silence" in resident_alarms,
     }
     for what, ok in wanted.items():
         print(f"  {'ok ' if ok else 'MISSING'} {what}")

@@ -73,6 +73,23 @@ def test_event_types_cannot_break_topics(bad: str) -> None:
 _DOTTED = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
 
+def _rule_table_types(tree: ast.AST) -> set[str]:
+    """Rule tables map a key to ``("type.name", Priority.X)`` (drivers/serial/rules.py)."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Tuple)
+            and len(node.elts) >= 2
+            and isinstance(node.elts[0], ast.Constant)
+            and isinstance(node.elts[0].value, str)
+            and _DOTTED.match(node.elts[0].value)
+            and isinstance(node.elts[1], ast.Attribute)
+            and getattr(node.elts[1].value, "id", None) == "Priority"
+        ):
+            found.add(node.elts[0].value)
+    return found
+
+
 def _emitted_types() -> set[str]:
     """Event types found in the product's source: ``Event(type="...")`` literals, the
     dotted constants of modules that build events, the elevator device's
@@ -83,9 +100,10 @@ def _emitted_types() -> set[str]:
     for root in ("agent", "drivers", "vision", "buffer"):
         for path in (REPO / root).rglob("*.py"):
             text = path.read_text()
-            if "Event(" not in text:
+            if "Event(" not in text and "Priority." not in text:
                 continue
             tree = ast.parse(text)
+            types |= _rule_table_types(tree)
             for node in tree.body:
                 if (
                     isinstance(node, ast.Assign)

@@ -1,0 +1,1 @@
+"""The ``serial`` kind: residents' wearables and in-home radars on a serial port."""
