@@ -58,7 +58,8 @@ abi="cp${pyver/./}"
   "${platforms[@]}" --python-version "$pyver" --implementation cp --abi "$abi" --abi abi3 \
   --abi none --dest "$dir/wheels" "$wheel[$extras]"
 
-cp "$src/deploy/install.sh" "$src/systemd/edge-agent.service" "$src/deploy/config.example.yaml" "$dir/"
+cp "$src/deploy/install.sh" "$src/systemd/edge-agent.service" "$src/deploy/config.example.yaml" \
+  "$src/docs/operations.md" "$dir/"
 chmod 0755 "$dir/install.sh"
 cat >"$dir/bundle.env" <<EOF
 BUNDLE_VERSION=$version
@@ -66,7 +67,7 @@ BUNDLE_ARCH=$arch
 BUNDLE_PYTHON=$pyver
 BUNDLE_EXTRAS=$extras
 EOF
-(cd "$dir" && sha256sum wheels/*.whl install.sh edge-agent.service config.example.yaml >SHA256SUMS)
+(cd "$dir" && sha256sum wheels/*.whl install.sh edge-agent.service config.example.yaml operations.md >SHA256SUMS)
 
 mkdir -p "$out"
 tar -C "$work" --owner=0 --group=0 --numeric-owner -czf "$out/$name.tar.gz" "$name"

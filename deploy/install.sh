@@ -119,7 +119,7 @@ payload_from_source() {
     -cf - . | tar -C "$work/src" -xf -
   "$python" -m pip wheel --quiet --no-deps --wheel-dir "$work/payload/wheels" "$work/src" >/dev/null
   cp "$src/deploy/install.sh" "$src/systemd/edge-agent.service" \
-    "$src/deploy/config.example.yaml" "$work/payload/"
+    "$src/deploy/config.example.yaml" "$src/docs/operations.md" "$work/payload/"
   payload="$work/payload"
 }
 
@@ -188,6 +188,8 @@ install_share() {
   put "$payload/install.sh" "$share/install.sh" 0755 0:0
   put "$payload/edge-agent.service" "$share/edge-agent.service" 0644 0:0
   put "$payload/config.example.yaml" "$share/config.example.yaml" 0644 0:0
+  # The unit's Documentation= points here (the crews' runbook, readable on the box).
+  [[ -f "$payload/operations.md" ]] && put "$payload/operations.md" "$share/operations.md" 0644 0:0
   local w to
   for w in "$payload"/wheels/edge_agent-*.whl; do
     to="$share/wheels/$(basename "$w")"
