@@ -13,7 +13,7 @@ import logging
 from agent.driver import DriverContext, DriverError, EventSink
 from drivers.modbus.client import ModbusLink
 from drivers.modbus.config import ModbusConfig, ModbusDeviceConfig
-from drivers.modbus.elevator_device import ElevatorDevice
+from drivers.modbus.elevator_device import DeviceOptions, ElevatorDevice
 from drivers.modbus.elevator_state import ElevatorSnapshot
 from drivers.modbus.episode_store import EpisodeStore
 from drivers.modbus.errors import BusUnavailableError
@@ -96,10 +96,12 @@ class ModbusDriver:
             device = ElevatorDevice(
                 device_id=dc.id, unit_id=dc.unit_id,
                 engine=FaultEngine(settings, profile.fault_codes), emit=sink.emit,
-                offline_after_polls=dc.offline_after_polls,
-                status_interval_s=dc.status_interval_s,
-                fault_code_prefix=profile.fault_code_prefix,
-                extra_keys=frozenset(p.key for p in profile.points) - _SNAPSHOT_KEYS,
+                options=DeviceOptions(
+                    offline_after_polls=dc.offline_after_polls,
+                    status_interval_s=dc.status_interval_s,
+                    fault_code_prefix=profile.fault_code_prefix,
+                    extra_keys=frozenset(p.key for p in profile.points) - _SNAPSHOT_KEYS,
+                ),
                 persist=self._save_episodes,
             )  # fmt: skip
             device.restore(saved.pop(dc.id, []))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from agent.events import Event, Priority, Severity, uuid7
@@ -31,6 +32,16 @@ Emit = Callable[[Event], Awaitable[None]]
 Persist = Callable[[], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceOptions:
+    """Per-device settings from the config and the profile."""
+
+    offline_after_polls: int = 3
+    status_interval_s: float = 60.0
+    fault_code_prefix: str = ""
+    extra_keys: frozenset[str] = frozenset()
+
+
 class ElevatorDevice:
     """Keeps one device's latest values, health and fault episodes."""
 
@@ -41,10 +52,7 @@ class ElevatorDevice:
         unit_id: int,
         engine: FaultEngine,
         emit: Emit,
-        offline_after_polls: int = 3,
-        status_interval_s: float = 60.0,
-        fault_code_prefix: str = "",
-        extra_keys: frozenset[str] = frozenset(),
+        options: DeviceOptions = DeviceOptions(),
         persist: Persist | None = None,
     ) -> None:
         self.device_id = device_id
@@ -52,10 +60,10 @@ class ElevatorDevice:
         self.online: bool | None = None
         self._engine = engine
         self._emit = emit
-        self._offline_after = offline_after_polls
-        self._status_interval = status_interval_s
-        self._prefix = fault_code_prefix
-        self._extra_keys = extra_keys
+        self._offline_after = options.offline_after_polls
+        self._status_interval = options.status_interval_s
+        self._prefix = options.fault_code_prefix
+        self._extra_keys = options.extra_keys
         self._persist = persist
         self._values: dict[str, Any] = {}
         self._failures = 0

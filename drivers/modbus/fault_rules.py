@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from agent.episodes import EpisodeTracker
 from drivers.modbus.elevator_state import ElevatorSnapshot
 from drivers.modbus.taxonomy import KINDS
 
@@ -27,14 +28,6 @@ class Transition:
     source: str  # "derived" | "controller"
     held_s: float = 0.0
     code: int | None = None
-
-
-@dataclass
-class _Episode:
-    since: float | None = None  # when the condition became true (monotonic)
-    active: bool = False
-    code: int | None = None
-    source: str = "derived"
 
 
 def _closed(s: ElevatorSnapshot) -> bool:
@@ -142,7 +135,10 @@ class FaultEngine:
         self._codes = dict(controller_codes)
         # Keys the controller reports itself: their derived rules are switched off.
         self._controller_keys = frozenset(self._codes.values())
-        self._episodes: dict[str, _Episode] = {k: _Episode() for k in KINDS}
+        # The raise/clear lifecycle is shared (agent/episodes.py); the origin of each
+        # raised key (derived rule or controller code) is this engine's own.
+        self._tracker = EpisodeTracker(KINDS)
+        self._origin: dict[str, tuple[str, int | None]] = {}
         self.previous: ElevatorSnapshot | None = None
         self.passenger: bool | None = None
         self._passenger_candidate: bool | None = None
@@ -152,18 +148,17 @@ class FaultEngine:
         self.rated_speed_mps = settings.rated_speed_mps
 
     def is_active(self, key: str) -> bool:
-        return self._episodes[key].active
+        return self._tracker.is_active(key)
 
     def is_pending(self, key: str) -> bool:
-        return self._episodes[key].since is not None
+        return self._tracker.is_pending(key)
 
     def active(self) -> list[str]:
-        return [k for k, ep in self._episodes.items() if ep.active]
+        return self._tracker.active()
 
     def origin(self, key: str) -> tuple[str, int | None]:
         """(source, controller code) of ``key``'s current episode."""
-        ep = self._episodes[key]
-        return ep.source, ep.code
+        return self._origin.get(key, ("derived", None))
 
     def restore(self, key: str, source: str, code: int | None) -> bool:
         """Mark ``key`` raised (after a restart), with its hold already served.
@@ -174,8 +169,8 @@ class FaultEngine:
         """
         if source == "derived" and key in self._controller_keys:
             return False
-        ep = self._episodes[key]
-        ep.active, ep.since, ep.source, ep.code = True, None, source, code
+        self._tracker.restore(key)
+        self._origin[key] = (source, code)
         return True
 
     def forget_pending(self) -> None:
@@ -184,9 +179,7 @@ class FaultEngine:
         Called when the device goes offline. Raised episodes stay raised; they clear
         when fresh data shows the condition gone.
         """
-        for ep in self._episodes.values():
-            if not ep.active:
-                ep.since = None
+        self._tracker.forget_pending()
         self.previous = None
         self.passenger = self._passenger_candidate = None
 
@@ -212,20 +205,11 @@ class FaultEngine:
         return out
 
     def _step(self, key: str, condition: bool, now: float) -> list[Transition]:
-        ep = self._episodes[key]
-        if not condition:
-            ep.since = None
-            if ep.active:
-                ep.active = False
-                return [Transition(key, False, "derived")]
+        step = self._tracker.step(key, condition, now, self._settings.hold(key))
+        if step is None:
             return []
-        if ep.since is None:
-            ep.since = now
-        held = now - ep.since
-        if not ep.active and held >= self._settings.hold(key):
-            ep.active = True
-            return [Transition(key, True, "derived", held_s=round(held, 3))]
-        return []
+        self._origin[key] = ("derived", None)
+        return [Transition(key, step.raised, "derived", held_s=step.held_s if step.raised else 0.0)]
 
     def _controller(self, snap: ElevatorSnapshot, now: float, suppressed: bool) -> list[Transition]:
         code = snap.controller_fault
@@ -233,12 +217,12 @@ class FaultEngine:
             return []  # unknown this poll: keep the current state
         wanted = None if suppressed or code == 0 else self._codes.get(code, "CTRL_FAULT")
         out: list[Transition] = []
-        for key, ep in self._episodes.items():
-            if ep.active and ep.source == "controller" and (key != wanted or ep.code != code):
-                ep.active, ep.since = False, None
-                out.append(Transition(key, False, "controller", code=ep.code))
-        if wanted is not None and not self._episodes[wanted].active:
-            ep = self._episodes[wanted]
-            ep.active, ep.since, ep.code, ep.source = True, now, code, "controller"
+        for key in self._tracker.active():
+            source, was = self.origin(key)
+            if source == "controller" and (key != wanted or was != code):
+                self._tracker.clear(key)
+                out.append(Transition(key, False, "controller", code=was))
+        if wanted is not None and self._tracker.raise_now(wanted, now) is not None:
+            self._origin[wanted] = ("controller", code)
             out.append(Transition(wanted, True, "controller", code=code))
         return out
