@@ -168,12 +168,18 @@ def _flatten(doc: dict[str, Any], prefix: str = "") -> list[dict[str, Any]]:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    async def fn(outbox: Any) -> dict[str, Any]:
-        return asdict(await outbox.stats())
+    # Read-only (buffer/inspect.py): safe beside a running agent, and a damaged file is
+    # reported, never moved aside, by an inspection.
+    from buffer.inspect import InspectError, read_stats
 
-    code, result = _with_outbox(args, fn)
-    if code != EXIT_OK:
-        return code
+    cfg = _buffer_config(args)
+    if cfg is None:
+        return EXIT_USAGE
+    try:
+        result = asdict(read_stats(cfg.path))
+    except InspectError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     if args.json:
         print_json(result)
     else:

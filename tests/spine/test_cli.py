@@ -114,3 +114,35 @@ def test_buffer_stats_without_an_outbox_is_a_runtime_failure(
     assert main(["buffer", "stats", "--db", str(tmp_path / "none.db")]) == 1
     assert "no outbox" in capsys.readouterr().err
     assert not (tmp_path / "none.db").exists()  # inspecting never creates one
+
+
+def test_buffer_stats_reads_beside_a_writer_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A crew's inspection next to a running agent: another connection holds the write
+    lock, yet stats answers, and the file's bytes are the same afterwards."""
+    import hashlib
+    import sqlite3
+
+    db = _outbox(tmp_path)
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    writer = sqlite3.connect(db)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        assert main(["buffer", "stats", "--json", "--db", str(db)]) == 0
+        assert json.loads(capsys.readouterr().out)["pending"] == 3
+    finally:
+        writer.rollback()
+        writer.close()
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def test_buffer_stats_on_a_damaged_file_reports_and_never_moves_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "buffer.db"
+    db.write_bytes(b"not a database at all" * 100)
+    assert main(["buffer", "stats", "--db", str(db)]) == 1
+    assert "cannot read" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["buffer.db"]
+    assert db.read_bytes() == b"not a database at all" * 100
