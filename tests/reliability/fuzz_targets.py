@@ -9,6 +9,7 @@ a crasher and is re-raised.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from agent.config import ConfigError, parse_config
@@ -20,21 +21,15 @@ ORDERS = ("ABCD", "CDAB", "BADC", "DCBA")
 
 
 def config_text(text: str) -> None:
-    try:
+    with contextlib.suppress(ConfigError):
         parse_config(text, "fuzz.yaml", check_files=False)
-    except ConfigError:
-        pass
 
 
 def modbus_words(point: Point, words: list[Any]) -> None:
-    try:
+    with contextlib.suppress(DecodeError):
         decode_point(point, words)
-    except DecodeError:
-        pass
-    try:
+    with contextlib.suppress(DecodeError):
         interpretations([w for w in words if isinstance(w, int)])
-    except DecodeError:
-        pass
 
 
 def point_from_bytes(data: bytes) -> tuple[Point, list[int]]:

@@ -38,10 +38,12 @@ def broker_accepts(port: int, ca: Path, cert: Path | None, key: Path | None) -> 
     if cert is not None and key is not None:
         ctx.load_cert_chain(str(cert), str(key))
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
-                tls.sendall(CONNECT)
-                return tls.recv(4) == b"\x20\x02\x00\x00"
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+            ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            tls.sendall(CONNECT)
+            return tls.recv(4) == b"\x20\x02\x00\x00"
     except (ssl.SSLError, ConnectionError, TimeoutError, OSError):
         return False
 
