@@ -1,14 +1,14 @@
-"""SIGKILL of the real agent at 50 random instants, then on receipt at the platform.
+"""SIGKILL of the real agent at 50 random instants, and 10 times on receipt.
 
 anchors-reliability.md §6.1. Two synthetic drivers (alarms and events) produce while
 the forwarder drains into a real Mosquitto. The first 10 starts end in a kill on
-receipt (below), the next 50 in a SIGKILL at a random instant 0.2-0.9 s after the
-start (start-up, producing, publishing, acknowledging, checkpointing). The kill on receipt is placed between PUBACK and delete: a platform-side
-subscriber SIGKILLs the agent from its message callback, i.e. right after the broker
-took the PUBLISH and sent its PUBACK, before the agent can have deleted every
-acknowledged row. Pass: every event the drivers produced arrives (their durable
-counters say which), duplicates carry identical content, per-priority order is kept
-after de-duplication, and the event seq numbers have no gap.
+receipt: a platform-side subscriber SIGKILLs the agent from its message callback, i.e.
+right after the broker took a PUBLISH and sent its PUBACK, before the agent can have
+deleted every acknowledged row (between PUBACK and delete). The next 50 starts end in a
+SIGKILL at a random instant 0.2-0.9 s after the start (start-up, producing, publishing,
+acknowledging, checkpointing). Pass: every event the drivers produced arrives (their
+durable counters say which), duplicates carry identical content, per-priority order is
+kept after de-duplication, and the event seq numbers have no gap.
 """
 
 from __future__ import annotations
