@@ -18,9 +18,11 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -252,7 +254,9 @@ TestOutboxAgainstModel.settings = settings(
 )
 
 
-def test_zz_report_model_figures() -> None:
-    """Runs after the machine (file order): the step counts for docs/reliability.md."""
+@pytest.fixture(scope="module", autouse=True)
+def _report_model_figures() -> Iterator[None]:
+    """After the machine has run: its step counts, for docs/reliability.md."""
+    yield
     if _STEPS:
         record("outbox_model", examples=80, max_steps=50, steps=dict(_STEPS))
