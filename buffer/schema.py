@@ -11,6 +11,7 @@ the plain ``sqlite3`` connection.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,7 +85,27 @@ def open_outbox(config: BufferConfig) -> tuple[sqlite3.Connection, str | None]:
         return _open_checked(path, config), quarantined
 
 
+def make_private(path: Path) -> None:
+    """Create ``path`` mode 0600, or take group/other access off an existing one.
+
+    The outbox holds event payloads and camera snapshots of residents (privacy), and
+    SQLite gives the ``-wal`` and ``-shm`` files the database file's mode; left to the
+    umask the file would be world-readable (found by tests/reliability/test_security.py).
+    An error here is left to ``sqlite3.connect`` to report.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_mode & 0o077:
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
 def _open_checked(path: Path, config: BufferConfig) -> sqlite3.Connection:
+    make_private(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
     try:
         set_pragmas(conn, config)
