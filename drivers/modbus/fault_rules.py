@@ -39,10 +39,17 @@ def _stopped(s: ElevatorSnapshot) -> bool:
 
 
 def _entrap_level(s: ElevatorSnapshot, e: FaultEngine) -> bool:
-    return bool(
-        e.passenger and _closed(s) and s.door_zone is True and _stopped(s)
-        and s.service_mode == "normal"
-    )  # fmt: skip
+    """A passenger behind a closed door at a floor (平层困人), in every service mode.
+
+    A person can be inside in normal service, on emergency power after a mains failure
+    (the textbook entrapment), with the car stopped or the controller in fault, in fire
+    service phase 2 and in an earthquake stop, so the mode is not part of the condition:
+    the §2.2 table's "mode NORMAL" is dropped because liftcheck.c [S10] (§1.4) evaluates
+    平层关人 in every mode but inspection. Suppression happens only in inspection
+    (maintenance), where the standard's person in the car is the technician (§2.2
+    engine rule 1, [S9], [S10]) - see ``FaultEngine.update``.
+    """
+    return bool(e.passenger and _closed(s) and s.door_zone is True and _stopped(s))
 
 
 def _entrap_nonlevel(s: ElevatorSnapshot, e: FaultEngine) -> bool:
@@ -59,12 +66,23 @@ def _at_bottom(s: ElevatorSnapshot, e: FaultEngine) -> bool:
     return s.floor is not None and bottom is not None and s.floor <= bottom
 
 
+def _heading(s: ElevatorSnapshot, e: FaultEngine, way: str) -> bool:
+    # Controllers drop the direction once the final limit trips and the car stops, so a
+    # stopped car counts as heading the way it last moved (issue 11 finding 3). With no
+    # movement seen since start-up the worse reading (overtravel) wins: life safety first.
+    if s.direction == way:
+        return True
+    return _stopped(s) and s.direction in ("none", None) and e.last_direction in (way, None)
+
+
 def _overtravel_top(s: ElevatorSnapshot, e: FaultEngine) -> bool:
-    return _at_top(s, e) and s.direction == "up" and s.door_zone is False
+    """冲顶: at/above the top landing out of the zone heading up (liftcheck.c, §1.4)."""
+    return _at_top(s, e) and s.door_zone is False and _heading(s, e, "up")
 
 
 def _overtravel_bottom(s: ElevatorSnapshot, e: FaultEngine) -> bool:
-    return _at_bottom(s, e) and s.direction == "down" and s.door_zone is False
+    """蹲底: at/below the bottom landing out of the zone heading down (§1.4)."""
+    return _at_bottom(s, e) and s.door_zone is False and _heading(s, e, "down")
 
 
 def _stop_out_of_zone(s: ElevatorSnapshot, e: FaultEngine) -> bool:
@@ -75,8 +93,22 @@ def _stop_out_of_zone(s: ElevatorSnapshot, e: FaultEngine) -> bool:
     return _stopped(s) and s.door_zone is False
 
 
+# Doors may open while the car moves inside the unlocking zone for levelling, re-levelling
+# and early (pre-)opening up to 0.8 m/s (EN 81-20 §5.12.1.4 / GB 7588-2003 §7.7.2.2 and
+# §14.2.1.2; recalled, [UNVERIFIED] like domain-devices.md §1.4 "Physical limits";
+# re-levelling itself is limited to 0.3 m/s). The speed is the snapshot's ``speed_mps``.
+LEVELLING_SPEED_MAX_MPS = 0.8
+
+
 def _door_open_running(s: ElevatorSnapshot, e: FaultEngine) -> bool:
-    return s.running is True and s.door in ("open", "opening")
+    """运行中开门 (§2.2): door not closed while running, except levelling in the zone."""
+    if s.running is not True or s.door not in ("open", "opening"):
+        return False
+    levelling = (
+        s.door_zone is True and s.speed_mps is not None
+        and abs(s.speed_mps) <= LEVELLING_SPEED_MAX_MPS
+    )  # fmt: skip
+    return not levelling
 
 
 def _overspeed(s: ElevatorSnapshot, e: FaultEngine) -> bool:
@@ -92,6 +124,10 @@ def _ucm(s: ElevatorSnapshot, e: FaultEngine) -> bool:
 
 
 def _door_close_fail(s: ElevatorSnapshot, e: FaultEngine) -> bool:
+    # Fire return (phase 1) parks the car at the fire landing with its doors open on
+    # purpose (EN 81-72 [UNVERIFIED]); an open door there is the expected state.
+    if s.service_mode == "fire_return":
+        return False
     return s.door in ("open", "opening", "closing")
 
 
@@ -140,6 +176,7 @@ class FaultEngine:
         self._tracker = EpisodeTracker(KINDS)
         self._origin: dict[str, tuple[str, int | None]] = {}
         self.previous: ElevatorSnapshot | None = None
+        self.last_direction: str | None = None  # last "up"/"down" seen, for overtravel
         self.passenger: bool | None = None
         self._passenger_candidate: bool | None = None
         self._passenger_since = 0.0
@@ -181,6 +218,7 @@ class FaultEngine:
         """
         self._tracker.forget_pending()
         self.previous = None
+        self.last_direction = None
         self.passenger = self._passenger_candidate = None
 
     def _debounce_passenger(self, value: bool | None, now: float) -> None:
@@ -202,6 +240,8 @@ class FaultEngine:
                 continue
             out.extend(self._step(key, not suppressed and rule(snap, self), now))
         self.previous = snap
+        if snap.direction in ("up", "down"):
+            self.last_direction = snap.direction
         return out
 
     def _step(self, key: str, condition: bool, now: float) -> list[Transition]:
