@@ -28,6 +28,8 @@ class Transition:
     source: str  # "derived" | "controller"
     held_s: float = 0.0
     code: int | None = None
+    # Why a clear happened (docs/modbus.md "Clear reasons"); empty on a raise.
+    reason: str = ""
 
 
 def _closed(s: ElevatorSnapshot) -> bool:
@@ -175,6 +177,7 @@ class FaultEngine:
         # raised key (derived rule or controller code) is this engine's own.
         self._tracker = EpisodeTracker(KINDS)
         self._origin: dict[str, tuple[str, int | None]] = {}
+        self._restored: set[str] = set()  # restored keys not yet seen by a reading
         self.previous: ElevatorSnapshot | None = None
         self.last_direction: str | None = None  # last "up"/"down" seen, for overtravel
         self.passenger: bool | None = None
@@ -208,6 +211,7 @@ class FaultEngine:
             return False
         self._tracker.restore(key)
         self._origin[key] = (source, code)
+        self._restored.add(key)
         return True
 
     def forget_pending(self) -> None:
@@ -238,18 +242,31 @@ class FaultEngine:
         for key, rule in RULES.items():
             if key in self._controller_keys:
                 continue
-            out.extend(self._step(key, not suppressed and rule(snap, self), now))
+            out.extend(self._step(key, rule(snap, self), now, suppressed))
+        self._restored.clear()
         self.previous = snap
         if snap.direction in ("up", "down"):
             self.last_direction = snap.direction
         return out
 
-    def _step(self, key: str, condition: bool, now: float) -> list[Transition]:
-        step = self._tracker.step(key, condition, now, self._settings.hold(key))
+    def _reason(self, key: str, suppressed: bool, default: str) -> str:
+        if suppressed:
+            return "inspection_started"
+        return "restart_reconciled" if key in self._restored else default
+
+    def _step(self, key: str, condition: bool, now: float, suppressed: bool) -> list[Transition]:
+        held = condition and not suppressed
+        step = self._tracker.step(key, held, now, self._settings.hold(key))
         if step is None:
             return []
         self._origin[key] = ("derived", None)
-        return [Transition(key, step.raised, "derived", held_s=step.held_s if step.raised else 0.0)]
+        if step.raised:
+            return [Transition(key, True, "derived", held_s=step.held_s)]
+        return [
+            Transition(
+                key, False, "derived", reason=self._reason(key, suppressed, "condition_ended")
+            )
+        ]
 
     def _controller(self, snap: ElevatorSnapshot, now: float, suppressed: bool) -> list[Transition]:
         code = snap.controller_fault
@@ -261,7 +278,9 @@ class FaultEngine:
             source, was = self.origin(key)
             if source == "controller" and (key != wanted or was != code):
                 self._tracker.clear(key)
-                out.append(Transition(key, False, "controller", code=was))
+                why = "controller_reset" if code == 0 else "controller_code_changed"
+                reason = self._reason(key, suppressed, why)
+                out.append(Transition(key, False, "controller", code=was, reason=reason))
         if wanted is not None and self._tracker.raise_now(wanted, now) is not None:
             self._origin[wanted] = ("controller", code)
             out.append(Transition(wanted, True, "controller", code=code))

@@ -52,32 +52,57 @@ def keys(engine: FaultEngine, snaps: list[tuple[float, ElevatorSnapshot]]) -> li
 
 CASES = {
     "passenger trapped at a floor in normal service, 60 s -> ENTRAP_LEVEL": (
-        trapped_at_floor("normal"), [("ENTRAP_LEVEL", True)]),
+        trapped_at_floor("normal"),
+        [("ENTRAP_LEVEL", True)],
+    ),
     "mains failure, car on emergency power, passenger trapped at a floor -> ENTRAP_LEVEL": (
         trapped_at_floor("emergency_power", mains=False),
-        [("POWER_LOSS", True), ("ENTRAP_LEVEL", True)]),
+        [("POWER_LOSS", True), ("ENTRAP_LEVEL", True)],
+    ),
     "car out of service (stopped), passenger trapped at a floor -> ENTRAP_LEVEL": (
-        trapped_at_floor("stopped"), [("ENTRAP_LEVEL", True)]),
+        trapped_at_floor("stopped"),
+        [("ENTRAP_LEVEL", True)],
+    ),
     "controller in fault mode, passenger trapped at a floor -> ENTRAP_LEVEL": (
-        trapped_at_floor("fault"), [("ENTRAP_LEVEL", True)]),
+        trapped_at_floor("fault"),
+        [("ENTRAP_LEVEL", True)],
+    ),
     "fire service phase 2, passenger signal, doors closed at a floor -> ENTRAP_LEVEL": (
-        trapped_at_floor("firefighter"), [("ENTRAP_LEVEL", True)]),
+        trapped_at_floor("firefighter"),
+        [("ENTRAP_LEVEL", True)],
+    ),
     "inspection with a person in the car at a floor -> nothing (technician)": (
-        trapped_at_floor("inspection"), []),
+        trapped_at_floor("inspection"),
+        [],
+    ),
     "car above top landing, direction dropped, stopped 60 s -> overtravel top, critical": (
-        above_top("none"), [("OVERTRAVEL_TOP", True)]),
+        above_top("none"),
+        [("OVERTRAVEL_TOP", True)],
+    ),
     "car above top landing, direction still up, stopped 60 s -> overtravel top": (
-        above_top("up"), [("OVERTRAVEL_TOP", True)]),
+        above_top("up"),
+        [("OVERTRAVEL_TOP", True)],
+    ),
     "car parked in fire return with doors open -> no DOOR_CLOSE_FAIL": (
-        fire_return_parked_open(), []),
+        fire_return_parked_open(),
+        [],
+    ),
     "re-levelling in the door zone at 0.05 m/s with the door opening -> no DOOR_OPEN_RUNNING": (
-        door_opens_moving(True, 0.05), []),
+        door_opens_moving(True, 0.05),
+        [],
+    ),
     "early door opening in the door zone at 0.6 m/s -> no DOOR_OPEN_RUNNING": (
-        door_opens_moving(True, 0.6), []),
+        door_opens_moving(True, 0.6),
+        [],
+    ),
     "door opens in the door zone at 1.0 m/s -> DOOR_OPEN_RUNNING": (
-        door_opens_moving(True, 1.0), [("DOOR_OPEN_RUNNING", True)]),
+        door_opens_moving(True, 1.0),
+        [("DOOR_OPEN_RUNNING", True)],
+    ),
     "door opens between floors while running slowly -> DOOR_OPEN_RUNNING": (
-        door_opens_moving(False, 0.05), [("DOOR_OPEN_RUNNING", True)]),
+        door_opens_moving(False, 0.05),
+        [("DOOR_OPEN_RUNNING", True)],
+    ),
 }
 
 
@@ -128,3 +153,55 @@ def test_no_two_keys_share_a_gb_code_except_the_entrapments() -> None:
             seen.setdefault(kind.gb_code, []).append(kind.key)
     shared = {code: ks for code, ks in seen.items() if len(ks) > 1}
     assert shared == {11: ["ENTRAP_LEVEL", "ENTRAP_NONLEVEL"]}
+
+
+def _reasons(engine: FaultEngine, snaps: list[tuple[float, ElevatorSnapshot]]) -> list[tuple]:
+    return [(tr.key, tr.reason) for t, s in snaps for tr in engine.update(s, t) if not tr.raised]
+
+
+TRAPPED = replace(AT_FLOOR, passenger=True)
+REASONS = {
+    "passenger released: door opens at the floor -> cleared, condition_ended": (
+        {},
+        False,
+        [(0.0, TRAPPED), (50.0, TRAPPED), (51.0, replace(TRAPPED, door="open"))],
+        [("ENTRAP_LEVEL", "condition_ended")],
+    ),
+    "technician switches to inspection during an entrapment -> cleared, inspection_started": (
+        {},
+        False,
+        [(0.0, TRAPPED), (50.0, TRAPPED), (51.0, replace(TRAPPED, service_mode="inspection"))],
+        [("ENTRAP_LEVEL", "inspection_started")],
+    ),
+    "episode saved before a restart, condition gone on the first reading -> restart_reconciled": (
+        {},
+        True,
+        [(0.0, AT_FLOOR)],
+        [("ENTRAP_LEVEL", "restart_reconciled")],
+    ),
+    "controller fault code back to 0 -> cleared, controller_reset": (
+        {41: "SAFETY_CIRCUIT"},
+        False,
+        [(0.0, replace(AT_FLOOR, controller_fault=41)), (1.0, AT_FLOOR)],
+        [("SAFETY_CIRCUIT", "controller_reset")],
+    ),
+    "controller fault code replaced by another -> cleared, controller_code_changed": (
+        {41: "SAFETY_CIRCUIT"},
+        False,
+        [
+            (0.0, replace(AT_FLOOR, controller_fault=41)),
+            (1.0, replace(AT_FLOOR, controller_fault=22)),
+        ],
+        [("SAFETY_CIRCUIT", "controller_code_changed")],
+    ),
+}
+
+
+@pytest.mark.parametrize(("codes", "restored", "snaps", "expected"), REASONS.values(),
+                         ids=REASONS.keys())  # fmt: skip
+def test_clear_reason(codes: dict[int, str], restored: bool,
+                      snaps: list[tuple[float, ElevatorSnapshot]], expected: list[tuple]) -> None:  # fmt: skip
+    engine = FaultEngine(RuleSettings(passenger_hold_s=0.0), codes)
+    if restored:
+        engine.restore("ENTRAP_LEVEL", "derived", None)
+    assert _reasons(engine, snaps) == expected
