@@ -199,8 +199,12 @@ REASONS = {
 
 @pytest.mark.parametrize(("codes", "restored", "snaps", "expected"), REASONS.values(),
                          ids=REASONS.keys())  # fmt: skip
-def test_clear_reason(codes: dict[int, str], restored: bool,
-                      snaps: list[tuple[float, ElevatorSnapshot]], expected: list[tuple]) -> None:  # fmt: skip
+def test_clear_reason(
+    codes: dict[int, str],
+    restored: bool,
+    snaps: list[tuple[float, ElevatorSnapshot]],
+    expected: list[tuple],
+) -> None:
     engine = FaultEngine(RuleSettings(passenger_hold_s=0.0), codes)
     if restored:
         engine.restore("ENTRAP_LEVEL", "derived", None)
