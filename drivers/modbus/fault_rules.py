@@ -68,23 +68,23 @@ def _at_bottom(s: ElevatorSnapshot, e: FaultEngine) -> bool:
     return s.floor is not None and bottom is not None and s.floor <= bottom
 
 
-def _heading(s: ElevatorSnapshot, e: FaultEngine, way: str) -> bool:
+def _heading(s: ElevatorSnapshot, e: FaultEngine, way: str, end: str) -> bool:
     # Controllers drop the direction once the final limit trips and the car stops, so a
-    # stopped car counts as heading the way it last moved (issue 11 finding 3). With no
-    # movement seen since start-up the worse reading (overtravel) wins: life safety first.
-    if s.direction == way:
-        return True
-    return _stopped(s) and s.direction in ("none", None) and e.last_direction in (way, None)
+    # car also counts as heading ``way`` when it was seen leaving the terminal landing's
+    # door zone outwards (``e.beyond``, issue 11 finding 3). A car merely stopped between
+    # the last two floors (its floor already reading the terminal one) never passed that
+    # zone: it stays a stop out of zone.
+    return s.direction == way or e.beyond == end
 
 
 def _overtravel_top(s: ElevatorSnapshot, e: FaultEngine) -> bool:
     """冲顶: at/above the top landing out of the zone heading up (liftcheck.c, §1.4)."""
-    return _at_top(s, e) and s.door_zone is False and _heading(s, e, "up")
+    return _at_top(s, e) and s.door_zone is False and _heading(s, e, "up", "top")
 
 
 def _overtravel_bottom(s: ElevatorSnapshot, e: FaultEngine) -> bool:
     """蹲底: at/below the bottom landing out of the zone heading down (§1.4)."""
-    return _at_bottom(s, e) and s.door_zone is False and _heading(s, e, "down")
+    return _at_bottom(s, e) and s.door_zone is False and _heading(s, e, "down", "bottom")
 
 
 def _stop_out_of_zone(s: ElevatorSnapshot, e: FaultEngine) -> bool:
@@ -179,7 +179,7 @@ class FaultEngine:
         self._origin: dict[str, tuple[str, int | None]] = {}
         self._restored: set[str] = set()  # restored keys not yet seen by a reading
         self.previous: ElevatorSnapshot | None = None
-        self.last_direction: str | None = None  # last "up"/"down" seen, for overtravel
+        self.beyond: str | None = None  # "top"/"bottom": left that landing's zone outwards
         self.passenger: bool | None = None
         self._passenger_candidate: bool | None = None
         self._passenger_since = 0.0
@@ -222,7 +222,7 @@ class FaultEngine:
         """
         self._tracker.forget_pending()
         self.previous = None
-        self.last_direction = None
+        self.beyond = None
         self.passenger = self._passenger_candidate = None
 
     def _debounce_passenger(self, value: bool | None, now: float) -> None:
@@ -244,10 +244,20 @@ class FaultEngine:
                 continue
             out.extend(self._step(key, rule(snap, self), now, suppressed))
         self._restored.clear()
+        self._track_beyond(snap)
         self.previous = snap
-        if snap.direction in ("up", "down"):
-            self.last_direction = snap.direction
         return out
+
+    def _track_beyond(self, s: ElevatorSnapshot) -> None:
+        prev = self.previous
+        if s.door_zone is True:
+            self.beyond = None
+        elif prev is not None and prev.door_zone is True and s.door_zone is False:
+            moving = {s.direction, prev.direction}
+            if _at_top(s, self) and _at_top(prev, self) and "up" in moving:
+                self.beyond = "top"
+            elif _at_bottom(s, self) and _at_bottom(prev, self) and "down" in moving:
+                self.beyond = "bottom"
 
     def _reason(self, key: str, suppressed: bool, default: str) -> str:
         if suppressed:

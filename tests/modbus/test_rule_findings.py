@@ -30,9 +30,18 @@ def trapped_at_floor(mode: str, *, mains: bool = True) -> list[tuple[float, Elev
 
 
 def above_top(direction_after_stop: str) -> list[tuple[float, ElevatorSnapshot]]:
-    moving = replace(AT_FLOOR, floor=10, door_zone=False, running=True, direction="up",
-                     speed_mps=1.0)  # fmt: skip
-    stopped = replace(moving, running=False, direction=direction_after_stop, speed_mps=0.0)
+    # Passes the top landing's door zone going up, then stops beyond it.
+    level = replace(AT_FLOOR, floor=10, running=True, direction="up", speed_mps=0.3)
+    beyond = replace(level, door_zone=False)
+    stopped = replace(beyond, running=False, direction=direction_after_stop, speed_mps=0.0)
+    return [(0.0, level), (1.0, beyond)] + [(float(t), stopped) for t in range(2, 63)]
+
+
+def stuck_below_bottom_floor_zone() -> list[tuple[float, ElevatorSnapshot]]:
+    # Coming down from floor 2, stops short of floor 1's zone; the indicator reads 1.
+    moving = replace(AT_FLOOR, floor=1, door_zone=False, running=True, direction="down",
+                     speed_mps=0.5)  # fmt: skip
+    stopped = replace(moving, running=False, direction="none", speed_mps=0.0)
     return [(0.0, moving)] + [(float(t), stopped) for t in range(1, 62)]
 
 
@@ -82,6 +91,10 @@ CASES = {
     "car above top landing, direction still up, stopped 60 s -> overtravel top": (
         above_top("up"),
         [("OVERTRAVEL_TOP", True)],
+    ),
+    "car stopped short of the bottom landing zone coming down -> stop out of zone only": (
+        stuck_below_bottom_floor_zone(),
+        [("STOP_OUT_OF_ZONE", True)],
     ),
     "car parked in fire return with doors open -> no DOOR_CLOSE_FAIL": (
         fire_return_parked_open(),
