@@ -78,7 +78,7 @@ SCENARIOS: dict[str, Scenario] = {
                         "service_mode": "emergency_power",
                     },
                     wait_for="idle",
-                ),  # fmt: skip
+                ),
                 Step(6, _OPEN_AT_LEVEL),
             ),
             expect=(
