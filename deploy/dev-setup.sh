@@ -9,7 +9,7 @@ sudo=""
 if [[ $EUID -ne 0 ]]; then sudo="sudo"; fi
 
 need=()
-for pkg in mosquitto openssl; do
+for pkg in mosquitto openssl mbpoll; do  # mbpoll: tests/modbus/test_simulator_mbpoll.py
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)

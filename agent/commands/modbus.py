@@ -72,15 +72,17 @@ def register(sub: Any) -> None:
 
 
 def _link(args: argparse.Namespace) -> Any:
-    from drivers.modbus.client import ModbusLink
+    from drivers.modbus.client import LinkSettings, ModbusLink
 
     if args.serial:
         return ModbusLink(
-            transport="rtu", timeout_s=args.timeout_ms / 1000, serial_port=args.serial,
-            baudrate=args.baudrate, parity=args.parity, stopbits=args.stopbits,
+            LinkSettings(
+                transport="rtu", timeout_s=args.timeout_ms / 1000, serial_port=args.serial,
+                baudrate=args.baudrate, parity=args.parity, stopbits=args.stopbits,
+            )
         )  # fmt: skip
-    return ModbusLink(transport="tcp", timeout_s=args.timeout_ms / 1000, host=args.host,
-                      port=args.port)  # fmt: skip
+    return ModbusLink(LinkSettings(transport="tcp", timeout_s=args.timeout_ms / 1000,
+                                   host=args.host, port=args.port))  # fmt: skip
 
 
 def _probe_rows(start: int, words: list[int], table: str) -> list[dict[str, Any]]:

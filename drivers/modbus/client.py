@@ -12,6 +12,7 @@ does not drop the connection for the healthy ones.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from pymodbus import FramerType
@@ -32,34 +33,42 @@ _NEVER_CLOSE = 1_000_000
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    """Where the bus is and how to talk on it: TCP host/port, or RTU serial settings."""
+
+    transport: str  # "tcp" | "rtu"
+    timeout_s: float
+    host: str = "127.0.0.1"
+    port: int = 502
+    serial_port: str = ""
+    baudrate: int = 9600
+    parity: str = "N"
+    stopbits: int = 1
+    bytesize: int = 8
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}" if self.transport == "tcp" else self.serial_port
+
+
 class ModbusLink:
     """One open bus: ``read`` one block from one unit at a time."""
 
-    def __init__(
-        self,
-        *,
-        transport: str,
-        timeout_s: float,
-        host: str = "127.0.0.1",
-        port: int = 502,
-        serial_port: str = "",
-        baudrate: int = 9600,
-        parity: str = "N",
-        stopbits: int = 1,
-        bytesize: int = 8,
-    ) -> None:
-        self.timeout_s = timeout_s
-        self.where = f"{host}:{port}" if transport == "tcp" else serial_port
+    def __init__(self, settings: LinkSettings) -> None:
+        s = settings
+        self.timeout_s = s.timeout_s
+        self.where = s.where
         self._client: Any
-        if transport == "tcp":
+        if s.transport == "tcp":
             self._client = AsyncModbusTcpClient(
-                host, port=port, framer=FramerType.SOCKET, timeout=timeout_s, retries=0,
-                reconnect_delay=0, reconnect_delay_max=0,
+                s.host, port=s.port, framer=FramerType.SOCKET, timeout=s.timeout_s,
+                retries=0, reconnect_delay=0, reconnect_delay_max=0,
             )  # fmt: skip
         else:
             self._client = AsyncModbusSerialClient(
-                serial_port, framer=FramerType.RTU, baudrate=baudrate, parity=parity,
-                stopbits=stopbits, bytesize=bytesize, timeout=timeout_s, retries=0,
+                s.serial_port, framer=FramerType.RTU, baudrate=s.baudrate, parity=s.parity,
+                stopbits=s.stopbits, bytesize=s.bytesize, timeout=s.timeout_s, retries=0,
                 reconnect_delay=0, reconnect_delay_max=0,
             )  # fmt: skip
         self._client.set_max_no_responses(_NEVER_CLOSE)

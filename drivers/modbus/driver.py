@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from agent.driver import DriverContext, DriverError, EventSink
-from drivers.modbus.client import ModbusLink
+from drivers.modbus.client import LinkSettings, ModbusLink
 from drivers.modbus.config import ModbusConfig, ModbusDeviceConfig
 from drivers.modbus.elevator_device import DeviceOptions, ElevatorDevice
 from drivers.modbus.elevator_state import ElevatorSnapshot
@@ -68,9 +68,11 @@ class ModbusDriver:
     def _link(self) -> ModbusLink:
         c = self._config
         return ModbusLink(
-            transport=c.transport, timeout_s=c.request_timeout_ms / 1000, host=c.host,
-            port=c.port, serial_port=c.serial_port, baudrate=c.baudrate, parity=c.parity,
-            stopbits=c.stopbits, bytesize=c.bytesize,
+            LinkSettings(
+                transport=c.transport, timeout_s=c.request_timeout_ms / 1000, host=c.host,
+                port=c.port, serial_port=c.serial_port, baudrate=c.baudrate,
+                parity=c.parity, stopbits=c.stopbits, bytesize=c.bytesize,
+            )
         )  # fmt: skip
 
     def _jobs(self, sink: EventSink) -> list[PollJob]:

@@ -136,7 +136,8 @@ class ElevatorDevice:
             log.info("%s (unit %d) answering", self.device_id, self.unit_id)
             return
         log.info("%s (unit %d) back online", self.device_id, self.unit_id)
-        data = {"state": "online", "unit_id": self.unit_id, "key": "COMM_LOST"}
+        data = {"state": "online", "reason": "answering_again", "unit_id": self.unit_id,
+                "key": "COMM_LOST"}  # fmt: skip
         await self._emit(self._event("health", data, Priority.ALARM, Severity.INFO))
 
     async def _evaluate(self, now: float) -> None:
@@ -181,6 +182,8 @@ class ElevatorDevice:
         }
         if t.raised and t.source == "derived":
             data["held_s"] = t.held_s
+        if not t.raised:
+            data["reason"] = t.reason
         if t.code is not None:
             data["controller_code"] = t.code
             data["controller_label"] = f"{self._prefix}{t.code:02d}"

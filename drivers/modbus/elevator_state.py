@@ -14,8 +14,10 @@ from typing import Any
 
 SERVICE_MODES = (
     "stopped", "normal", "inspection", "fire_return", "firefighter",
-    "emergency_power", "earthquake", "unknown",
+    "emergency_power", "earthquake", "unknown", "fault",
 )  # fmt: skip
+# Indexes 0-7 are the GB service_mode codes (§2.1); ``fault`` (controller in its fault
+# mode, e.g. NICE3000+ mode 5 故障, §3.1) has no GB code and only comes from enum maps.
 DIRECTIONS = ("none", "up", "down")
 DOOR_STATES = ("unknown", "opening", "open", "closing", "closed")
 

@@ -28,6 +28,8 @@ class Transition:
     source: str  # "derived" | "controller"
     held_s: float = 0.0
     code: int | None = None
+    # Why a clear happened (docs/modbus.md "Clear reasons"); empty on a raise.
+    reason: str = ""
 
 
 def _closed(s: ElevatorSnapshot) -> bool:
@@ -39,10 +41,17 @@ def _stopped(s: ElevatorSnapshot) -> bool:
 
 
 def _entrap_level(s: ElevatorSnapshot, e: FaultEngine) -> bool:
-    return bool(
-        e.passenger and _closed(s) and s.door_zone is True and _stopped(s)
-        and s.service_mode == "normal"
-    )  # fmt: skip
+    """A passenger behind a closed door at a floor (平层困人), in every service mode.
+
+    A person can be inside in normal service, on emergency power after a mains failure
+    (the textbook entrapment), with the car stopped or the controller in fault, in fire
+    service phase 2 and in an earthquake stop, so the mode is not part of the condition:
+    the §2.2 table's "mode NORMAL" is dropped because liftcheck.c [S10] (§1.4) evaluates
+    平层关人 in every mode but inspection. Suppression happens only in inspection
+    (maintenance), where the standard's person in the car is the technician (§2.2
+    engine rule 1, [S9], [S10]) - see ``FaultEngine.update``.
+    """
+    return bool(e.passenger and _closed(s) and s.door_zone is True and _stopped(s))
 
 
 def _entrap_nonlevel(s: ElevatorSnapshot, e: FaultEngine) -> bool:
@@ -59,12 +68,23 @@ def _at_bottom(s: ElevatorSnapshot, e: FaultEngine) -> bool:
     return s.floor is not None and bottom is not None and s.floor <= bottom
 
 
+def _heading(s: ElevatorSnapshot, e: FaultEngine, way: str, end: str) -> bool:
+    # Controllers drop the direction once the final limit trips and the car stops, so a
+    # car also counts as heading ``way`` when it was seen leaving the terminal landing's
+    # door zone outwards (``e.beyond``, issue 11 finding 3). A car merely stopped between
+    # the last two floors (its floor already reading the terminal one) never passed that
+    # zone: it stays a stop out of zone.
+    return s.direction == way or e.beyond == end
+
+
 def _overtravel_top(s: ElevatorSnapshot, e: FaultEngine) -> bool:
-    return _at_top(s, e) and s.direction == "up" and s.door_zone is False
+    """冲顶: at/above the top landing out of the zone heading up (liftcheck.c, §1.4)."""
+    return _at_top(s, e) and s.door_zone is False and _heading(s, e, "up", "top")
 
 
 def _overtravel_bottom(s: ElevatorSnapshot, e: FaultEngine) -> bool:
-    return _at_bottom(s, e) and s.direction == "down" and s.door_zone is False
+    """蹲底: at/below the bottom landing out of the zone heading down (§1.4)."""
+    return _at_bottom(s, e) and s.door_zone is False and _heading(s, e, "down", "bottom")
 
 
 def _stop_out_of_zone(s: ElevatorSnapshot, e: FaultEngine) -> bool:
@@ -75,8 +95,22 @@ def _stop_out_of_zone(s: ElevatorSnapshot, e: FaultEngine) -> bool:
     return _stopped(s) and s.door_zone is False
 
 
+# Doors may open while the car moves inside the unlocking zone for levelling, re-levelling
+# and early (pre-)opening up to 0.8 m/s (EN 81-20 §5.12.1.4 / GB 7588-2003 §7.7.2.2 and
+# §14.2.1.2; recalled, [UNVERIFIED] like domain-devices.md §1.4 "Physical limits";
+# re-levelling itself is limited to 0.3 m/s). The speed is the snapshot's ``speed_mps``.
+LEVELLING_SPEED_MAX_MPS = 0.8
+
+
 def _door_open_running(s: ElevatorSnapshot, e: FaultEngine) -> bool:
-    return s.running is True and s.door in ("open", "opening")
+    """运行中开门 (§2.2): door not closed while running, except levelling in the zone."""
+    if s.running is not True or s.door not in ("open", "opening"):
+        return False
+    levelling = (
+        s.door_zone is True and s.speed_mps is not None
+        and abs(s.speed_mps) <= LEVELLING_SPEED_MAX_MPS
+    )  # fmt: skip
+    return not levelling
 
 
 def _overspeed(s: ElevatorSnapshot, e: FaultEngine) -> bool:
@@ -92,6 +126,10 @@ def _ucm(s: ElevatorSnapshot, e: FaultEngine) -> bool:
 
 
 def _door_close_fail(s: ElevatorSnapshot, e: FaultEngine) -> bool:
+    # Fire return (phase 1) parks the car at the fire landing with its doors open on
+    # purpose (EN 81-72 [UNVERIFIED]); an open door there is the expected state.
+    if s.service_mode == "fire_return":
+        return False
     return s.door in ("open", "opening", "closing")
 
 
@@ -139,7 +177,9 @@ class FaultEngine:
         # raised key (derived rule or controller code) is this engine's own.
         self._tracker = EpisodeTracker(KINDS)
         self._origin: dict[str, tuple[str, int | None]] = {}
+        self._restored: set[str] = set()  # restored keys not yet seen by a reading
         self.previous: ElevatorSnapshot | None = None
+        self.beyond: str | None = None  # "top"/"bottom": left that landing's zone outwards
         self.passenger: bool | None = None
         self._passenger_candidate: bool | None = None
         self._passenger_since = 0.0
@@ -171,6 +211,7 @@ class FaultEngine:
             return False
         self._tracker.restore(key)
         self._origin[key] = (source, code)
+        self._restored.add(key)
         return True
 
     def forget_pending(self) -> None:
@@ -181,6 +222,7 @@ class FaultEngine:
         """
         self._tracker.forget_pending()
         self.previous = None
+        self.beyond = None
         self.passenger = self._passenger_candidate = None
 
     def _debounce_passenger(self, value: bool | None, now: float) -> None:
@@ -200,16 +242,41 @@ class FaultEngine:
         for key, rule in RULES.items():
             if key in self._controller_keys:
                 continue
-            out.extend(self._step(key, not suppressed and rule(snap, self), now))
+            out.extend(self._step(key, rule(snap, self), now, suppressed))
+        self._restored.clear()
+        self._track_beyond(snap)
         self.previous = snap
         return out
 
-    def _step(self, key: str, condition: bool, now: float) -> list[Transition]:
-        step = self._tracker.step(key, condition, now, self._settings.hold(key))
+    def _track_beyond(self, s: ElevatorSnapshot) -> None:
+        prev = self.previous
+        if s.door_zone is True:
+            self.beyond = None
+        elif prev is not None and prev.door_zone is True and s.door_zone is False:
+            moving = {s.direction, prev.direction}
+            if _at_top(s, self) and _at_top(prev, self) and "up" in moving:
+                self.beyond = "top"
+            elif _at_bottom(s, self) and _at_bottom(prev, self) and "down" in moving:
+                self.beyond = "bottom"
+
+    def _reason(self, key: str, suppressed: bool, default: str) -> str:
+        if suppressed:
+            return "inspection_started"
+        return "restart_reconciled" if key in self._restored else default
+
+    def _step(self, key: str, condition: bool, now: float, suppressed: bool) -> list[Transition]:
+        held = condition and not suppressed
+        step = self._tracker.step(key, held, now, self._settings.hold(key))
         if step is None:
             return []
         self._origin[key] = ("derived", None)
-        return [Transition(key, step.raised, "derived", held_s=step.held_s if step.raised else 0.0)]
+        if step.raised:
+            return [Transition(key, True, "derived", held_s=step.held_s)]
+        return [
+            Transition(
+                key, False, "derived", reason=self._reason(key, suppressed, "condition_ended")
+            )
+        ]
 
     def _controller(self, snap: ElevatorSnapshot, now: float, suppressed: bool) -> list[Transition]:
         code = snap.controller_fault
@@ -221,7 +288,9 @@ class FaultEngine:
             source, was = self.origin(key)
             if source == "controller" and (key != wanted or was != code):
                 self._tracker.clear(key)
-                out.append(Transition(key, False, "controller", code=was))
+                why = "controller_reset" if code == 0 else "controller_code_changed"
+                reason = self._reason(key, suppressed, why)
+                out.append(Transition(key, False, "controller", code=was, reason=reason))
         if wanted is not None and self._tracker.raise_now(wanted, now) is not None:
             self._origin[wanted] = ("controller", code)
             out.append(Transition(wanted, True, "controller", code=code))

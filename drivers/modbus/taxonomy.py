@@ -28,6 +28,8 @@ class FaultKind:
 _A, _E = Priority.ALARM, Priority.EVENT
 _CRIT, _WARN = Severity.CRITICAL, Severity.WARNING
 
+# GB codes follow S6/S7/S8 (§1.3 A): 8 is NO_RESTART there; Jinhua's 08 for 运行中开门 is
+# that city's own numbering, so DOOR_OPEN_RUNNING has no GB-family code.
 # Entrapment and life-safety faults (P1 in the research) travel as alarms.
 KINDS: dict[str, FaultKind] = {
     k.key: k
@@ -38,7 +40,7 @@ KINDS: dict[str, FaultKind] = {
         FaultKind("OVERTRAVEL_TOP", "冲顶", "fault", _A, _CRIT, 45.0, 9, 1),
         FaultKind("OVERTRAVEL_BOTTOM", "蹲底", "fault", _A, _CRIT, 45.0, 10, 2),
         FaultKind("OVERSPEED", "超速", "fault", _A, _CRIT, 2.0, None, 3),
-        FaultKind("DOOR_OPEN_RUNNING", "运行中开门", "fault", _A, _CRIT, 2.0, 8, 4),
+        FaultKind("DOOR_OPEN_RUNNING", "运行中开门", "fault", _A, _CRIT, 2.0, None, 4),
         FaultKind("UCM", "开门走车", "fault", _A, _CRIT, 0.0, 5, 5),
         FaultKind("SAFETY_CIRCUIT", "安全回路断路", "fault", _A, _CRIT, 0.0, 1, 10),
         FaultKind("DOOR_LOCK_CIRCUIT", "门锁回路断路", "fault", _A, _CRIT, 0.0, None, 13),

@@ -115,6 +115,8 @@ def test_scan_lists_responding_units(tcp_sim: int, capsys: pytest.CaptureFixture
             "5",
             "--timeout-ms",
             "100",
+            "--address",
+            "0x1010",  # mapped; 0 is not on a NICE3000+ (exception 02, still an answer)
         ]
     )
     out = capsys.readouterr().out

@@ -42,8 +42,17 @@ async def _run_all(rtu: bool, profile: str = "gb-monitor-box") -> None:
     # Entrapments are alarms; a silent device's offline report is an alarm too.
     ent = [e for e in sink.events if e.data.get("key", "").startswith("ENTRAP")]
     assert ent and all(e.priority.label == "alarm" for e in ent)
-    modes = [(e.data["from"], e.data["to"]) for e in sink.of_type("elevator.mode")]
-    assert modes == [("normal", "inspection"), ("inspection", "normal")]
+    modes = sorted((e.data["from"], e.data["to"]) for e in sink.of_type("elevator.mode"))
+    assert modes == [
+        ("emergency_power", "normal"), ("inspection", "normal"),
+        ("normal", "emergency_power"), ("normal", "inspection"),
+    ]  # fmt: skip
+    # Every clear says why; the passenger released by the door opening is condition_ended.
+    cleared = [e for e in sink.events if e.data.get("state") == "cleared"]
+    assert cleared and all(e.data.get("reason") for e in cleared)
+    assert {e.data["reason"] for e in cleared if e.data["key"] == "ENTRAP_LEVEL"} == {
+        "condition_ended"
+    }
     assert stats is not None and stats.errors["timeout"] + stats.errors["malformed"] > 0
     assert stats.errors["exception"] > 0
 

@@ -64,6 +64,31 @@ SCENARIOS: dict[str, Scenario] = {
             expect=_episode("ENTRAP_LEVEL", "alarm"),
         ),
         Scenario(
+            "mains-failure-entrapment",
+            "Mains power fails; the car, on emergency power, stands at a landing with a "
+            "passenger shut in behind the closed door until it opens (issue 11).",
+            steps=(
+                Step(
+                    90,
+                    {
+                        **_STUCK,
+                        "door_zone": True,
+                        "passenger": True,
+                        "power_on_mains": False,
+                        "service_mode": "emergency_power",
+                    },
+                    wait_for="idle",
+                ),
+                Step(6, _OPEN_AT_LEVEL),
+            ),
+            expect=(
+                ("elevator.event", "POWER_LOSS", "raised"),
+                ("elevator.alarm", "ENTRAP_LEVEL", "raised"),
+                ("elevator.alarm", "ENTRAP_LEVEL", "cleared"),
+                ("elevator.event", "POWER_LOSS", "cleared"),
+            ),
+        ),
+        Scenario(
             "entrapment-between-floors",
             "The car stops between floors with a passenger inside, then is re-levelled.",
             steps=(

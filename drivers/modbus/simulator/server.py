@@ -7,12 +7,19 @@ anchors-reliability.md §2.2), so we bypass datablocks altogether and serve prot
 addresses as they come. A "silent" unit raises ``NoSuchIdException`` with
 ``ignore_missing_devices`` set, so the server sends nothing; "garbage" replies are
 corrupted in ``trace_packet`` on their way out.
+
+Like a controller, it answers exception 01 (illegal function) for function codes it does
+not serve and writes, and 02 (illegal data address) for a read touching any address
+outside the profile's map. Gaps inside the map no longer than the profile's
+``max_gap_registers`` are readable (as zeros): the profile declares that this device
+tolerates reading them, and the agent's read planner bridges exactly those gaps.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import random
 import time
@@ -47,6 +54,7 @@ class SimulatedDevice:
     started: float = field(default_factory=time.monotonic)
     requests: Counter[str] = field(default_factory=Counter)
     _cache: tuple[float, dict[str, dict[int, int]]] | None = None
+    _readable: dict[str, frozenset[int]] | None = None
 
     def image(self) -> dict[str, dict[int, int]]:
         """The register image at the current model tick (encoded once per tick)."""
@@ -73,9 +81,27 @@ class SimulatedDevice:
                     break
         return v
 
-    def read(self, table: str, address: int, count: int) -> list[int] | list[bool]:
+    def readable(self, table: str) -> frozenset[int]:
+        """Addresses of ``table`` a read may touch: mapped ones and the short gaps between."""
+        if self._readable is None:
+            gap = self.profile.limits.max_gap_registers
+            out: dict[str, frozenset[int]] = {}
+            for name, words in self.image().items():
+                mapped = sorted(words)
+                spans = set(mapped)
+                for a, b in itertools.pairwise(mapped):
+                    if b - a - 1 <= gap:
+                        spans.update(range(a + 1, b))
+                out[name] = frozenset(spans)
+            self._readable = out
+        return self._readable[table]
+
+    def read(self, table: str, address: int, count: int) -> list[int] | list[bool] | ExcCodes:
         self.requests[table] += 1
         self.model.advance_to(self.sim_time())
+        if not set(range(address, address + count)) <= self.readable(table):
+            self.requests["illegal_address"] += 1
+            return ExcCodes.ILLEGAL_ADDRESS
         image = self.image()[table]
         words = [image.get(a, 0) for a in range(address, address + count)]
         if table in ("coil", "discrete_input"):
@@ -124,10 +150,43 @@ class ElevatorServerContext(ModbusServerContext):
         return list(self.units)
 
 
+def _crc16(data: bytes) -> bytes:
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc.to_bytes(2, "little")
+
+
+class _IllegalFunctionFix:
+    """pymodbus 3.16 answers an unknown function code with function byte 0x80; a device
+    answers ``fc | 0x80``. Remember the last request's code and put it back."""
+
+    def __init__(self, rtu: bool) -> None:
+        self._at = 1 if rtu else 7
+        self._rtu = rtu
+        self._fc = 0
+
+    def __call__(self, sending: bool, data: bytes) -> bytes:
+        at = self._at
+        if len(data) <= at:
+            return data
+        if not sending:
+            self._fc = data[at]
+            return data
+        if data[at] != 0x80 or not 0 < self._fc < 0x80:
+            return data
+        fixed = data[:at] + bytes([self._fc | 0x80]) + data[at + 1 :]
+        return fixed[:-2] + _crc16(fixed[:-2]) if self._rtu else fixed
+
+
 def _garbler(context: ElevatorServerContext, rtu: bool, seed: int = 7) -> Any:
     rng = random.Random(seed)
+    fix = _IllegalFunctionFix(rtu)
 
     def trace_packet(sending: bool, data: bytes) -> bytes:
+        data = fix(sending, data)
         if not sending or len(data) < 8:
             return data
         unit = context.units.get(data[0] if rtu else data[6])
