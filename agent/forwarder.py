@@ -8,12 +8,14 @@ Delivery rules (see docs/events.md and ../shared/research/anchors-reliability.md
 * Every connection uses a fresh ``aiomqtt.Client``: paho re-sends its in-memory queue
   when the same client reconnects, which would duplicate what the outbox re-sends anyway.
 * Publishes are pipelined: up to ``inflight`` are awaiting their PUBACK at once.
-* Reconnects use full-jitter exponential backoff; TLS never falls back to plaintext.
+* Reconnects follow agent/backoff.py (full jitter, a short cap, at once for a waiting
+  alarm); TLS never falls back to plaintext.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -27,7 +29,7 @@ from typing import Any
 import aiomqtt
 from pydantic import BaseModel
 
-from agent.backoff import full_jitter
+from agent.backoff import ReconnectSchedule, full_jitter
 from agent.config import MqttConfig
 from agent.events import Event, Priority, Severity
 from agent.forwarder_publish import (
@@ -45,7 +47,7 @@ log = logging.getLogger(__name__)
 
 _REJECT_REPORT_INTERVAL_S = 60.0
 _SETTLE_CHUNK = 256
-_STABLE_AFTER_S = 30.0  # a connection that lasted this long resets the reconnect backoff
+_ALARMS_TRIED_MAX = 4096
 
 
 class _QuietPendingCalls(logging.Filter):
@@ -114,6 +116,7 @@ class Forwarder:
         # Rows the broker acknowledged whose delete failed (a locked or full database):
         # never re-sent, deleted again later. Bounded by the pump pausing while set.
         self._unacked: list[int] = []
+        self._alarms_tried: set[int] = set()  # alarms a reconnect was cut short for
         self._store_trouble: str | None = None
         self._transient_attempt = 0
 
@@ -145,16 +148,16 @@ class Forwarder:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        attempt = 0
+        schedule = ReconnectSchedule(cap=self._cfg.reconnect_max_s)
         while not stop.is_set():
             client = self._client()
             self._limits = BrokerLimits(client)
-            up_since: float | None = None
+            schedule.attempting()
             try:
                 async with client:
                     publisher = Publisher(client, window=self._cfg.inflight)
                     self.stats.connects += 1
-                    up_since = time.monotonic()
+                    schedule.connected()
                     await publisher.publish_and_wait(
                         self.status_topic,
                         self._status("online", **self._birth),
@@ -172,17 +175,38 @@ class Forwarder:
                 self._transition(up=False, why=exc)
             finally:
                 retrieve_disconnect(client)
-            # The backoff restarts only after a connection that held: a broker that
-            # accepts and then drops us at once must not be hammered at the base delay.
-            if up_since is not None and time.monotonic() - up_since >= _STABLE_AFTER_S:
-                attempt = 0
-            delay = full_jitter(attempt, base=0.5, cap=self._cfg.reconnect_max_s)
-            attempt += 1
-            try:
-                async with asyncio.timeout(delay):
-                    await stop.wait()
-            except TimeoutError:
-                pass
+            await self._wait_to_reconnect(schedule, stop)
+
+    async def _wait_to_reconnect(self, schedule: ReconnectSchedule, stop: asyncio.Event) -> None:
+        """Sleep the drawn delay, cut short by ``stop`` or by an alarm waiting to go."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(schedule.next_delay()):
+                while not stop.is_set():
+                    if await self._alarm_waiting():
+                        # At once, but at most one attempt per alarm_gap_s.
+                        await asyncio.sleep(schedule.alarm_gap_left())
+                        return
+                    self._outbox.changed.clear()
+                    waits = [asyncio.ensure_future(e.wait()) for e in (stop, self._outbox.changed)]
+                    try:
+                        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        for task in waits:
+                            task.cancel()
+
+    async def _alarm_waiting(self) -> bool:
+        """An alarm no attempt was cut short for yet: one per alarm, so an alarm stuck
+        through a long outage (or a broker that drops us) is no 1 s retry loop."""
+        if len(self._alarms_tried) > _ALARMS_TRIED_MAX:  # delivered ids linger: bound them
+            self._alarms_tried.clear()
+        try:
+            rows = await self._outbox.pending(1, exclude=self._alarms_tried)
+        except sqlite3.Error:
+            return False
+        if not rows or rows[0].priority < Priority.ALARM:
+            return False
+        self._alarms_tried.add(rows[0].id)
+        return True
 
     def _transition(self, *, up: bool, why: BaseException | None = None) -> None:
         # Log when the uplink changes state, not every failed attempt while it is down.
