@@ -15,7 +15,6 @@ Delivery rules (see docs/events.md and ../shared/research/anchors-reliability.md
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -40,6 +39,7 @@ from agent.forwarder_publish import (
     publish_packet_size,
     retrieve_disconnect,
 )
+from agent.forwarder_reconnect import pump_until_lost, wait_to_reconnect
 from agent.tls import build_tls_context
 from buffer.outbox import Outbox, OutboxRow
 
@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 
 _REJECT_REPORT_INTERVAL_S = 60.0
 _SETTLE_CHUNK = 256
-_ALARMS_TRIED_MAX = 4096
 
 
 class _QuietPendingCalls(logging.Filter):
@@ -166,7 +165,7 @@ class Forwarder:
                     )
                     self._transition(up=True)
                     self.connected.set()
-                    await self._pump(publisher, stop)
+                    await pump_until_lost(client, self._pump(publisher, stop))
                     await self._say_offline(publisher)
                     return
             except (aiomqtt.MqttError, NegativeAck, OSError, sqlite3.Error) as exc:
@@ -175,38 +174,7 @@ class Forwarder:
                 self._transition(up=False, why=exc)
             finally:
                 retrieve_disconnect(client)
-            await self._wait_to_reconnect(schedule, stop)
-
-    async def _wait_to_reconnect(self, schedule: ReconnectSchedule, stop: asyncio.Event) -> None:
-        """Sleep the drawn delay, cut short by ``stop`` or by an alarm waiting to go."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(schedule.next_delay()):
-                while not stop.is_set():
-                    if await self._alarm_waiting():
-                        # At once, but at most one attempt per alarm_gap_s.
-                        await asyncio.sleep(schedule.alarm_gap_left())
-                        return
-                    self._outbox.changed.clear()
-                    waits = [asyncio.ensure_future(e.wait()) for e in (stop, self._outbox.changed)]
-                    try:
-                        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                    finally:
-                        for task in waits:
-                            task.cancel()
-
-    async def _alarm_waiting(self) -> bool:
-        """An alarm no attempt was cut short for yet: one per alarm, so an alarm stuck
-        through a long outage (or a broker that drops us) is no 1 s retry loop."""
-        if len(self._alarms_tried) > _ALARMS_TRIED_MAX:  # delivered ids linger: bound them
-            self._alarms_tried.clear()
-        try:
-            rows = await self._outbox.pending(1, exclude=self._alarms_tried)
-        except sqlite3.Error:
-            return False
-        if not rows or rows[0].priority < Priority.ALARM:
-            return False
-        self._alarms_tried.add(rows[0].id)
-        return True
+            await wait_to_reconnect(schedule, stop, self._outbox, self._alarms_tried)
 
     def _transition(self, *, up: bool, why: BaseException | None = None) -> None:
         # Log when the uplink changes state, not every failed attempt while it is down.
