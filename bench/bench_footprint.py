@@ -246,14 +246,16 @@ def _backlog(sub: Subscriber, tmp: Path, broker: int, count: int) -> dict[str, A
     argv = [sys.executable, "-m", "agent", "run", "--config", str(cfg)]
     proc, _ = _first_publish(sub, argv, run / "agent.log")
     try:
-        if not sub.wait(lambda s: seen(s) >= count, timeout=300):
-            raise RuntimeError("backlog not drained in 300 s")
+        # Reported, not raised, when it does not finish: how far it got is the figure.
+        sub.wait(lambda s: seen(s) >= count, timeout=120 if count < 50_000 else 300)
+        delivered = seen(sub)
         drained = time.monotonic() - start
         rss, peak = _proc_rss(proc.pid)
     finally:
         _stop(proc)
     return {
         "backlog_events": count,
+        "backlog_delivered": delivered,
         "backlog_rss_mb": round(rss, 1),
         "backlog_peak_rss_mb": round(peak, 1),
         "backlog_drain_s": round(drained, 1),
