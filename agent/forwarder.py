@@ -8,7 +8,8 @@ Delivery rules (see docs/events.md and ../shared/research/anchors-reliability.md
 * Every connection uses a fresh ``aiomqtt.Client``: paho re-sends its in-memory queue
   when the same client reconnects, which would duplicate what the outbox re-sends anyway.
 * Publishes are pipelined: up to ``inflight`` are awaiting their PUBACK at once.
-* Reconnects use full-jitter exponential backoff; TLS never falls back to plaintext.
+* Reconnects follow agent/backoff.py (full jitter, a short cap, at once for a waiting
+  alarm); TLS never falls back to plaintext.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 import aiomqtt
 from pydantic import BaseModel
 
-from agent.backoff import full_jitter
+from agent.backoff import ReconnectSchedule, full_jitter
 from agent.config import MqttConfig
 from agent.events import Event, Priority, Severity
 from agent.forwarder_publish import (
@@ -38,6 +39,7 @@ from agent.forwarder_publish import (
     publish_packet_size,
     retrieve_disconnect,
 )
+from agent.forwarder_reconnect import pump_until_lost, wait_to_reconnect
 from agent.tls import build_tls_context
 from buffer.outbox import Outbox, OutboxRow
 
@@ -45,7 +47,6 @@ log = logging.getLogger(__name__)
 
 _REJECT_REPORT_INTERVAL_S = 60.0
 _SETTLE_CHUNK = 256
-_STABLE_AFTER_S = 30.0  # a connection that lasted this long resets the reconnect backoff
 
 
 class _QuietPendingCalls(logging.Filter):
@@ -114,6 +115,7 @@ class Forwarder:
         # Rows the broker acknowledged whose delete failed (a locked or full database):
         # never re-sent, deleted again later. Bounded by the pump pausing while set.
         self._unacked: list[int] = []
+        self._alarms_tried: set[int] = set()  # alarms a reconnect was cut short for
         self._store_trouble: str | None = None
         self._transient_attempt = 0
 
@@ -145,16 +147,16 @@ class Forwarder:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        attempt = 0
+        schedule = ReconnectSchedule(cap=self._cfg.reconnect_max_s)
         while not stop.is_set():
             client = self._client()
             self._limits = BrokerLimits(client)
-            up_since: float | None = None
+            schedule.attempting()
             try:
                 async with client:
                     publisher = Publisher(client, window=self._cfg.inflight)
                     self.stats.connects += 1
-                    up_since = time.monotonic()
+                    schedule.connected()
                     await publisher.publish_and_wait(
                         self.status_topic,
                         self._status("online", **self._birth),
@@ -163,7 +165,7 @@ class Forwarder:
                     )
                     self._transition(up=True)
                     self.connected.set()
-                    await self._pump(publisher, stop)
+                    await pump_until_lost(client, self._pump(publisher, stop))
                     await self._say_offline(publisher)
                     return
             except (aiomqtt.MqttError, NegativeAck, OSError, sqlite3.Error) as exc:
@@ -172,17 +174,7 @@ class Forwarder:
                 self._transition(up=False, why=exc)
             finally:
                 retrieve_disconnect(client)
-            # The backoff restarts only after a connection that held: a broker that
-            # accepts and then drops us at once must not be hammered at the base delay.
-            if up_since is not None and time.monotonic() - up_since >= _STABLE_AFTER_S:
-                attempt = 0
-            delay = full_jitter(attempt, base=0.5, cap=self._cfg.reconnect_max_s)
-            attempt += 1
-            try:
-                async with asyncio.timeout(delay):
-                    await stop.wait()
-            except TimeoutError:
-                pass
+            await wait_to_reconnect(schedule, stop, self._outbox, self._alarms_tried)
 
     def _transition(self, *, up: bool, why: BaseException | None = None) -> None:
         # Log when the uplink changes state, not every failed attempt while it is down.

@@ -6,6 +6,11 @@ locked, unreadable or on a full disk is *not* damage, and the error propagates s
 agent retries (moving a healthy backlog aside would "lose" it). Migrations go through
 sqlite-utils (``add_column``), the one place it earns its keep here; the hot paths use
 the plain ``sqlite3`` connection.
+
+``sqlite_utils`` is imported inside ``_migrate`` only: at import it imports numpy whenever
+numpy is installed (sqlite_utils/db.py, to map numpy column types), which costs ~18 MB of
+RSS in a gateway that has no camera (issue 19). Imported lazily, it loads only when a file
+is opened, and ``_migrate`` only needs it when a migration is actually due.
 """
 
 from __future__ import annotations
@@ -15,8 +20,6 @@ import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
-
-import sqlite_utils
 
 from buffer.config import BufferConfig
 from buffer.space import page_cap, set_wal_limit, wal_limit
@@ -128,9 +131,12 @@ def _open_checked(path: Path, config: BufferConfig) -> sqlite3.Connection:
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    db = sqlite_utils.Database(conn)
-    outbox = db.table("outbox")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        return  # the usual case: nothing to migrate, and no sqlite_utils (nor numpy) loaded
+    import sqlite_utils  # lazy: it pulls numpy in when installed (see the module docstring)
+
+    outbox = sqlite_utils.Database(conn).table("outbox")
     # v2 marks rows written while the clock was unsynchronised (see retention.expire);
     # v3 adds a per-row checksum of topic and payload (rows before it have none).
     for target, column, kind, default in ((2, "synced", int, 1), (3, "crc", int, None)):

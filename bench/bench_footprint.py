@@ -1,0 +1,289 @@
+"""Footprint of a Modbus + synthetic gateway (issue 19 items 1, 2 and 4).
+
+Figures, all from one run on this machine:
+
+* ``import_rss_mb``: RSS added by importing each module group in a fresh interpreter
+  (``python`` alone is the baseline; ``sqlite_utils_no_numpy`` imports sqlite-utils with
+  numpy blocked, to show what numpy costs it).
+* ``steady_rss_mb``: the agent's RSS after ``duration_s`` running 10 ``gb-monitor-box``
+  units on one loopback Modbus TCP server (``edge-agent simulate elevator``, its own
+  process) and a synthetic driver, forwarding to a real Mosquitto; ``peak_rss_mb`` its
+  high-water mark.
+* ``backlog_rss_mb``: the same agent started on an outbox holding 100,000 events (20,000
+  with --quick), RSS once the subscriber has seen them all.
+* ``startup_s``: process start to the first PUBLISH a subscriber sees, beside
+  ``bare_paho_startup_s`` for a process that imports paho, connects and publishes one
+  QoS 1 message; ``startup_ratio`` is the quotient (target <= 2.5).
+* ``cpu_s_per_1000_points``: the agent's user+system CPU over the steady window per
+  1,000 register points read (points x units x polls from the profile's poll groups).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.broker import Mosquitto, Subscriber, free_port, wait_port
+
+REPO = Path(__file__).resolve().parent.parent
+UNITS = 10
+PROFILE = "gb-monitor-box"
+
+_GROUPS = {
+    "python": "",
+    "asyncio": "import asyncio",
+    "pydantic": "import pydantic",
+    "paho+aiomqtt": "import aiomqtt",
+    "pymodbus": "import pymodbus.client",
+    "yaml+orjson": "import yaml, orjson",
+    "sqlite_utils": "import sqlite_utils",
+    "sqlite_utils_no_numpy": "import sys; sys.modules['numpy'] = None; import sqlite_utils",
+    "numpy": "import numpy",
+    "cv2": "import cv2",
+    "onnxruntime": "import onnxruntime",
+    "agent.app+cli": "import agent.app, agent.cli; agent.cli.build_parser()",
+}
+
+_RSS = (
+    "def rss():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmRSS'): return int(line.split()[1]) / 1024\n"
+)
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+
+
+def _import_rss() -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, stmt in _GROUPS.items():
+        code = f"{_RSS}a = rss()\n{stmt}\nprint(rss() - a if {bool(stmt)} else a)"
+        res = subprocess.run(
+            [sys.executable, "-c", code], env=_env(), capture_output=True, text=True, check=True
+        )
+        out[name] = round(float(res.stdout.strip()), 1)
+    return out
+
+
+def _proc_rss(pid: int) -> tuple[float, float]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def _cpu_s(pid: int) -> float:
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _points_per_s() -> float:
+    from drivers.modbus.profile import load_profile
+
+    profile = load_profile(PROFILE)
+    return UNITS * sum(
+        len(profile.points_in(name)) * 1000 / group.period_ms
+        for name, group in profile.poll_groups.items()
+    )
+
+
+def _config(tmp: Path, broker: int, modbus: int | None, synth_count: int) -> Path:
+    drivers: list[dict[str, Any]] = [
+        {"name": "synth", "kind": "synthetic", "count": synth_count, "rate_hz": 10.0}
+    ]
+    if modbus is not None:
+        devices = [
+            {"id": f"lift-{u}", "unit_id": u, "profile": PROFILE} for u in range(1, UNITS + 1)
+        ]
+        drivers.insert(
+            0,
+            {
+                "name": "lifts",
+                "kind": "modbus",
+                "host": "127.0.0.1",
+                "port": modbus,
+                "devices": devices,
+            },
+        )
+    doc = {
+        "gateway": {"id": "gw-bench"},
+        "mqtt": {"host": "127.0.0.1", "port": broker, "insecure": True},
+        "buffer": {"path": str(tmp / "state" / "buffer.db")},
+        "drivers": drivers,
+    }
+    path = tmp / "agent.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _first_publish(
+    sub: Subscriber, argv: list[str], log: Path
+) -> tuple[subprocess.Popen[bytes], float]:
+    before = len(sub.messages)
+    start = time.monotonic()
+    with log.open("ab") as out:
+        proc = subprocess.Popen(argv, cwd=REPO, env=_env(), stdout=out, stderr=subprocess.STDOUT)
+    if not sub.wait(lambda s: len(s.messages) > before, timeout=60):
+        proc.kill()
+        raise RuntimeError(f"no publish from {argv}; see {log}")
+    return proc, time.monotonic() - start
+
+
+_BARE = (
+    "import sys, paho.mqtt.client as m\n"
+    "from paho.mqtt.enums import CallbackAPIVersion as V\n"
+    "c = m.Client(V.VERSION2, client_id='bare', protocol=m.MQTTv5)\n"
+    "c.connect('127.0.0.1', int(sys.argv[1])); c.loop_start()\n"
+    "c.publish('edge/bare/x', b'x', qos=1).wait_for_publish(10)\n"
+    "c.loop_stop(); c.disconnect()\n"
+)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _startup(sub: Subscriber, tmp: Path, broker: int, modbus: int, rounds: int) -> dict[str, Any]:
+    agent_s, bare_s = [], []
+    for i in range(rounds):
+        proc, t = _first_publish(sub, [sys.executable, "-c", _BARE, str(broker)], tmp / "bare.log")
+        proc.wait(15)
+        bare_s.append(t)
+        run = tmp / f"start{i}"
+        run.mkdir()
+        cfg = _config(run, broker, modbus, synth_count=0)
+        argv = [sys.executable, "-m", "agent", "run", "--config", str(cfg)]
+        proc, t = _first_publish(sub, argv, run / "agent.log")
+        _stop(proc)
+        agent_s.append(t)
+    agent, bare = statistics.median(agent_s), statistics.median(bare_s)
+    return {
+        "startup_s": round(agent, 3),
+        "bare_paho_startup_s": round(bare, 3),
+        "startup_ratio": round(agent / bare, 2),
+    }
+
+
+def _steady(
+    sub: Subscriber, tmp: Path, broker: int, modbus: int, duration: float
+) -> dict[str, Any]:
+    run = tmp / "steady"
+    run.mkdir()
+    cfg = _config(run, broker, modbus, synth_count=0)
+    argv = [sys.executable, "-m", "agent", "run", "--config", str(cfg)]
+    proc, _ = _first_publish(sub, argv, run / "agent.log")
+    try:
+        time.sleep(5.0)  # past start-up: the CPU window covers steady polling only
+        cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
+        time.sleep(duration)
+        cpu, elapsed = _cpu_s(proc.pid) - cpu0, time.monotonic() - t0
+        rss, peak = _proc_rss(proc.pid)
+    finally:
+        _stop(proc)
+    points = _points_per_s() * elapsed
+    return {
+        "duration_s": round(elapsed, 1),
+        "steady_rss_mb": round(rss, 1),
+        "peak_rss_mb": round(peak, 1),
+        "cpu_s_per_1000_points": round(cpu / points * 1000, 4),
+        "points_read": int(points),
+    }
+
+
+async def _fill(path: Path, count: int) -> None:
+    from agent.events import Event, Priority
+    from buffer.config import BufferConfig
+    from buffer.outbox import Outbox
+
+    box = Outbox(BufferConfig(path=str(path)), source="/edge/gw-bench/buffer")
+    await box.open()
+    try:
+        for start in range(0, count, 1000):
+            await box.append(
+                [
+                    Event(
+                        source="/edge/gw-bench/synth",
+                        type="bench.backlog",
+                        subject="backlog",
+                        priority=Priority.EVENT,
+                        data={"n": n},
+                    )
+                    for n in range(start, min(count, start + 1000))
+                ]
+            )
+    finally:
+        await box.close()
+
+
+def _backlog(sub: Subscriber, tmp: Path, broker: int, count: int) -> dict[str, Any]:
+    run = tmp / "backlog"
+    (run / "state").mkdir(parents=True)
+    asyncio.run(_fill(run / "state" / "buffer.db", count))
+    cfg = _config(run, broker, None, synth_count=0)
+
+    def seen(s: Subscriber) -> int:
+        with s._lock:
+            return sum(b"bench.backlog" in p for _t, p, _r in s.messages)
+
+    start = time.monotonic()
+    argv = [sys.executable, "-m", "agent", "run", "--config", str(cfg)]
+    proc, _ = _first_publish(sub, argv, run / "agent.log")
+    try:
+        # Reported, not raised, when it does not finish: how far it got is the figure.
+        sub.wait(lambda s: seen(s) >= count, timeout=120 if count < 50_000 else 300)
+        delivered = seen(sub)
+        drained = time.monotonic() - start
+        rss, peak = _proc_rss(proc.pid)
+    finally:
+        _stop(proc)
+    return {
+        "backlog_events": count,
+        "backlog_delivered": delivered,
+        "backlog_rss_mb": round(rss, 1),
+        "backlog_peak_rss_mb": round(peak, 1),
+        "backlog_drain_s": round(drained, 1),
+    }
+
+
+def run(quick: bool) -> dict[str, Any]:
+    result: dict[str, Any] = {"import_rss_mb": _import_rss()}
+    with tempfile.TemporaryDirectory(prefix="bench-footprint-") as d:
+        tmp = Path(d)
+        broker = Mosquitto(tmp).start()
+        sub = Subscriber(broker.port, "edge/#")
+        modbus = free_port()
+        units = [f"--unit={u}=normal" for u in range(1, UNITS + 1)]
+        sim = subprocess.Popen(
+            [sys.executable, "-m", "agent", "simulate", "elevator", "--profile", PROFILE,
+             "--host", "127.0.0.1", "--port", str(modbus), "--speed", "1", *units],
+            cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            wait_port(modbus, timeout=30)
+            result.update(_startup(sub, tmp, broker.port, modbus, rounds=3 if quick else 5))
+            result.update(_steady(sub, tmp, broker.port, modbus, 15.0 if quick else 60.0))
+            result.update(_backlog(sub, tmp, broker.port, 20_000 if quick else 100_000))
+        finally:
+            _stop(sim)
+            sub.close()
+            broker.stop()
+    result["ratio"] = result["startup_ratio"]
+    result["targets"] = json.dumps({"steady_rss_mb": "<= 40", "startup_ratio": "<= 2.5"})
+    return result
