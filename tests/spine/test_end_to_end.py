@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from tests.broker import Mosquitto, Subscriber
-from tests.spine.agentproc import AgentProcess, synthetic, write_config
+from tests.spine.agentproc import AgentProcess, synthetic, wait_for, write_config
 
 
 def samples(sub: Subscriber) -> list[dict]:
@@ -18,15 +17,6 @@ def samples(sub: Subscriber) -> list[dict]:
 
 def distinct_n(sub: Subscriber) -> set[int]:
     return {e["data"]["n"] for e in samples(sub)}
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def synthetic_next(state_dir: Path, name: str = "synth") -> int:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from tests.broker import Mosquitto, Subscriber, free_port
-from tests.spine.agentproc import AgentProcess, synthetic, write_config
+from tests.spine.agentproc import AgentProcess, synthetic, wait_for, write_config
 
 
 def openssl(*args: str, cwd: Path) -> None:
@@ -209,10 +207,3 @@ def test_server_name_verifies_a_certificate_that_names_only_that_host(tmp_path: 
         broker.stop()
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
