@@ -19,6 +19,7 @@ from agent.config import LoadedConfig
 from agent.config_checks import startup_problems
 from agent.driver import Driver, DriverConfigBase, DriverContext
 from agent.forwarder import Forwarder, config_fingerprint
+from agent.inbound import Inbound
 from agent.kinds import KINDS, Kind
 from agent.registry import create_driver
 from agent.supervisor import Supervisor, Watchdog
@@ -50,6 +51,9 @@ class Agent:
         )
         self.sink = OutboxSink(self.outbox)
         self.context = DriverContext(gateway_id=self.gateway_id, state_dir=self.state_dir)
+        # What the platform sends us (receipts, commands) is routed here; the
+        # components that handle it register their routes before run().
+        self.inbound = Inbound(self.gateway_id)
         self.forwarder = Forwarder(
             cfg.mqtt,
             gateway_id=self.gateway_id,
@@ -61,6 +65,7 @@ class Agent:
             },
             report=self.sink.emit,
             shrink_image=_shrink_image,
+            inbound=self.inbound,
         )
         self.supervisor = Supervisor(
             cfg.drivers,

@@ -39,7 +39,8 @@ from agent.forwarder_publish import (
     publish_packet_size,
     retrieve_disconnect,
 )
-from agent.forwarder_reconnect import pump_until_lost, wait_to_reconnect
+from agent.forwarder_reconnect import pump_and_listen, pump_until_lost, wait_to_reconnect
+from agent.inbound import Inbound
 from agent.tls import build_tls_context
 from buffer.outbox import Outbox, OutboxRow
 
@@ -93,8 +94,11 @@ class Forwarder:
         birth: dict[str, Any],
         report: Callable[[Event], Any] | None = None,
         shrink_image: Callable[[bytes, int], bytes | None] | None = None,
+        inbound: Inbound | None = None,
     ) -> None:
         self._cfg = cfg
+        # Routes for what the platform sends us (receipts, commands): agent/inbound.py.
+        self.inbound = inbound
         # Re-encodes an evidence JPEG to at most N bytes (None if it cannot); provided by
         # the wiring, because only vision/ may use OpenCV.
         self._shrink_image = shrink_image
@@ -165,7 +169,12 @@ class Forwarder:
                     )
                     self._transition(up=True)
                     self.connected.set()
-                    await pump_until_lost(client, self._pump(publisher, stop))
+                    await pump_until_lost(
+                        client,
+                        pump_and_listen(
+                            client, self._pump(publisher, stop), self.inbound, publisher
+                        ),
+                    )
                     await self._say_offline(publisher)
                     return
             except (aiomqtt.MqttError, NegativeAck, OSError, sqlite3.Error) as exc:

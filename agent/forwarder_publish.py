@@ -8,6 +8,7 @@ to the paho client aiomqtt drives.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Collection
@@ -15,7 +16,11 @@ from typing import Any
 
 import aiomqtt
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+
+log = logging.getLogger("agent.forwarder")
 
 
 class Refused(str):
@@ -52,6 +57,7 @@ class Publisher:
         self._rows: dict[int, int] = {}  # paho mid -> outbox row id, on the wire
         self._queued: deque[tuple[int, str, bytes, bool]] = deque()  # waiting for the window
         self._early: dict[int, ReasonCode | Refused | None] = {}
+        self._untracked: set[int] = set()  # replies: mids nobody waits for
         self.results: list[tuple[int, ReasonCode | Refused | None]] = []
         self.progress = asyncio.Event()
         self.lost: BaseException | None = None
@@ -61,6 +67,9 @@ class Publisher:
         aiomqtt_on_disconnect: Any = self._paho.on_disconnect
 
         def on_publish(c: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+            if mid in self._untracked:
+                self._untracked.discard(mid)
+                return
             failed = reason if isinstance(reason, ReasonCode) and reason.is_failure else None
             row = self._rows.pop(mid, None)
             if row is None:
@@ -99,6 +108,23 @@ class Publisher:
             self._queued.append((row_id, topic, payload, retain))
         else:
             self._send(row_id, topic, payload, retain)
+
+    def send_untracked(self, topic: str, payload: bytes, correlation: bytes | None) -> None:
+        """Send a reply (QoS 1, outside the window, never in the outbox): nobody waits
+        for its PUBACK, and a reply lost with the connection is asked for again."""
+        if self.lost is not None:
+            return
+        props: Properties | None = None
+        if correlation is not None:
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.CorrelationData = correlation
+        try:
+            info = self._paho.publish(topic, payload, qos=1, properties=props)
+        except ValueError as exc:
+            log.warning("reply on %s not sendable: %s", topic, exc)
+            return
+        if info.rc == mqtt.MQTT_ERR_SUCCESS:
+            self._untracked.add(info.mid)
 
     def _send_queued(self) -> None:
         """Fill the window from the queue (called from paho's PUBACK handling)."""

@@ -19,6 +19,8 @@ import aiomqtt
 
 from agent.backoff import ReconnectSchedule
 from agent.events import Priority
+from agent.forwarder_publish import Publisher
+from agent.inbound import Inbound, InboundMessage
 from buffer.outbox import Outbox
 
 _ALARMS_TRIED_MAX = 4096
@@ -78,3 +80,44 @@ async def alarm_waiting(outbox: Outbox, tried: set[int]) -> bool:
         return False
     tried.add(rows[0].id)
     return True
+
+
+async def listen(client: aiomqtt.Client, inbound: Inbound, publisher: Publisher) -> None:
+    """Subscribe (QoS 1) to the gateway's inbound filters and dispatch what arrives,
+    until the connection ends. Each connection is a clean session, so the filters are
+    subscribed again every time; what the platform sent meanwhile is asked for again
+    by its own retry (receipts, commands)."""
+    for topic_filter in inbound.filters:
+        await client.subscribe(topic_filter, qos=1)
+    async for message in client.messages:
+        props = message.properties
+        payload = message.payload
+        inbound.dispatch(
+            InboundMessage(
+                topic=message.topic.value,
+                payload=payload if isinstance(payload, bytes) else str(payload).encode(),
+                response_topic=getattr(props, "ResponseTopic", None),
+                correlation_data=getattr(props, "CorrelationData", None),
+            ),
+            publisher.send_untracked,
+        )
+
+
+async def pump_and_listen(
+    client: aiomqtt.Client,
+    pump_coro: Coroutine[Any, Any, None],
+    inbound: Inbound | None,
+    publisher: Publisher,
+) -> None:
+    """The pump, with the inbound listener beside it when anything is routed. The pump
+    decides when the connection's work is done; the listener ends with it."""
+    if inbound is None or not inbound.filters:
+        await pump_coro
+        return
+    listener = asyncio.ensure_future(listen(client, inbound, publisher))
+    try:
+        await pump_coro
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+            await listener

@@ -20,6 +20,7 @@ from agent.events import Event, Priority
 from agent.forwarder import Forwarder
 from agent.forwarder_publish import Publisher as _Publisher
 from agent.forwarder_publish import Refused as _Refused
+from agent.inbound import Inbound
 from buffer.config import BufferConfig
 from buffer.outbox import Outbox
 from buffer.store import OutboxStore
@@ -32,12 +33,17 @@ def ev(n: int, prio: Priority = Priority.EVENT) -> Event:
 
 @asynccontextmanager
 async def running(
-    tmp_path: Path, port: int, *, report: Callable[[Event], Any] | None = None, **mqtt: Any
+    tmp_path: Path,
+    port: int,
+    *,
+    report: Callable[[Event], Any] | None = None,
+    inbound: Inbound | None = None,
+    **mqtt: Any,
 ) -> AsyncIterator[tuple[Forwarder, Outbox]]:
     box = Outbox(BufferConfig(path=tmp_path / "b.db"), source="/edge/test/buffer")
     await box.open()
     cfg = MqttConfig(host="127.0.0.1", port=port, insecure=True, **mqtt)
-    fwd = Forwarder(cfg, gateway_id="gw-t", outbox=box, birth={}, report=report)
+    fwd = Forwarder(cfg, gateway_id="gw-t", outbox=box, birth={}, report=report, inbound=inbound)
     stop = asyncio.Event()
     task = asyncio.create_task(fwd.run(stop))
     try:

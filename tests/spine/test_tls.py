@@ -205,5 +205,3 @@ def test_server_name_verifies_a_certificate_that_names_only_that_host(tmp_path: 
         named.terminate()
         sub.close()
         broker.stop()
-
-
