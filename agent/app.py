@@ -22,6 +22,7 @@ from agent.forwarder import Forwarder, config_fingerprint
 from agent.inbound import Inbound
 from agent.kinds import KINDS, Kind
 from agent.registry import create_driver
+from agent.staged_apply import StagedApply
 from agent.supervisor import Supervisor, Watchdog
 from buffer.outbox import Outbox, OutboxSink
 
@@ -74,6 +75,8 @@ class Agent:
             gateway_id=self.gateway_id,
             health=cfg.supervisor,
         )
+        # Live config changes (console zone editor, remote config.apply) go through this.
+        self.staged = StagedApply(loaded, self.supervisor, kinds=kinds)
         self.stop = stop if stop is not None else asyncio.Event()
 
     def _make_driver(self, config: DriverConfigBase) -> Driver:

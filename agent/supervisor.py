@@ -4,6 +4,11 @@ A failing driver never stops the others: each driver's task catches its failures
 only a bug in the supervisor itself reaches the TaskGroup. Health is published as
 ``gateway.health`` events on transitions (failing, recovered), not on every failure, and
 logged the same way.
+
+While running, :meth:`Supervisor.reconfigure` swaps in a new driver list (only the
+drivers whose config changed are stopped and started again; the others keep running) and
+:meth:`Supervisor.restart` restarts one driver in place. Both are used by the staged apply
+(agent/staged_apply.py) and by remote ``driver.restart``.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agent.backoff import full_jitter
 from agent.config import HealthConfig
@@ -30,6 +35,21 @@ class DriverHealth:
     state: str = "starting"  # starting | running | failing
     restarts: int = 0
     last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Reconfigured:
+    """What :meth:`Supervisor.reconfigure` did, by driver name."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def started(self) -> tuple[str, ...]:
+        """The drivers that run a new config now: the ones to health-check."""
+        return tuple(sorted((*self.added, *self.changed)))
 
 
 class _DriverSink:
@@ -61,14 +81,76 @@ class Supervisor:
         self._gw = gateway_id
         self._health_cfg = health
         self.health: dict[str, DriverHealth] = {c.name: DriverHealth(c.name) for c in self._configs}
+        self._tg: asyncio.TaskGroup | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
         """Supervise all drivers until cancelled."""
         async with asyncio.TaskGroup() as tg:
+            self._tg = tg
             for cfg in self._configs:
-                tg.create_task(self._supervise(cfg), name=f"driver[{cfg.name}]")
-            # Run until cancelled, even with no drivers configured (forward-only gateway).
-            await asyncio.Event().wait()
+                self._start(cfg)
+            try:
+                # Run until cancelled, even with no drivers configured (forward-only gateway).
+                await asyncio.Event().wait()
+            finally:
+                self._tg = None
+
+    @property
+    def configs(self) -> tuple[DriverConfigBase, ...]:
+        """The enabled driver configs being supervised now."""
+        return tuple(self._configs)
+
+    def _start(self, cfg: DriverConfigBase) -> None:
+        if self._tg is None:
+            raise RuntimeError("the supervisor is not running")
+        self._tasks[cfg.name] = self._tg.create_task(
+            self._supervise(cfg), name=f"driver[{cfg.name}]"
+        )
+
+    async def _stop(self, name: str, timeout: float = 5.0) -> None:
+        """Cancel one driver's task and wait (bounded) for its cleanup to finish."""
+        task = self._tasks.pop(name, None)
+        if task is None:
+            return
+        task.cancel()
+        # asyncio.wait, not await: our own cancellation must not be swallowed here.
+        await asyncio.wait({task}, timeout=timeout)
+        if not task.done():
+            log.warning("driver %s did not stop within %.0f s", name, timeout)
+
+    async def reconfigure(self, configs: Sequence[DriverConfigBase]) -> Reconfigured:
+        """Run ``configs`` from now on: restart changed drivers, start new, stop removed."""
+        new = {c.name: c for c in configs if c.enabled}
+        old = {c.name: c for c in self._configs}
+        removed = sorted(set(old) - set(new))
+        added = sorted(set(new) - set(old))
+        changed = sorted(n for n in set(old) & set(new) if old[n] != new[n])
+        for name in (*removed, *changed):
+            await self._stop(name)
+        for name in removed:
+            self.health.pop(name, None)
+        self._configs = list(new.values())
+        for name in (*added, *changed):
+            previous = self.health.get(name)
+            self.health[name] = DriverHealth(name, restarts=previous.restarts if previous else 0)
+            self._start(new[name])
+        unchanged = sorted(set(new) - set(added) - set(changed))
+        if added or changed or removed:
+            log.info("drivers reconfigured: added %s, changed %s, removed %s",
+                     added, changed, removed)  # fmt: skip
+        return Reconfigured(tuple(added), tuple(changed), tuple(removed), tuple(unchanged))
+
+    async def restart(self, name: str) -> None:
+        """Stop driver ``name`` and start it again with its config (KeyError if unknown)."""
+        cfg = next((c for c in self._configs if c.name == name), None)
+        if cfg is None:
+            raise KeyError(name)
+        log.info("driver %s restarting on request", name)
+        await self._stop(name)
+        previous = self.health[name]
+        self.health[name] = DriverHealth(name, restarts=previous.restarts)
+        self._start(cfg)
 
     def _source(self, name: str) -> str:
         return f"/edge/{self._gw}/drivers/{name}"
@@ -93,7 +175,7 @@ class Supervisor:
             log.error("could not record health of driver %s: %s", h.name, exc)
 
     async def _supervise(self, cfg: DriverConfigBase) -> None:
-        h = self.health[cfg.name]
+        h = self.health[cfg.name]  # this run's record (reconfigure/restart replace it)
         attempt = 0
         recovered = asyncio.Event()
 
