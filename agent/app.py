@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from pathlib import Path
 
 from agent import __version__, systemd
@@ -22,6 +23,9 @@ from agent.forwarder import Forwarder, config_fingerprint
 from agent.inbound import Inbound
 from agent.kinds import KINDS, Kind
 from agent.registry import create_driver
+from agent.remote.handlers import RemoteContext
+from agent.remote.logtail import LogRing, Redactor, config_secrets
+from agent.remote.service import RemoteCommands
 from agent.staged_apply import StagedApply
 from agent.supervisor import Supervisor, Watchdog
 from buffer.outbox import Outbox, OutboxSink
@@ -78,11 +82,42 @@ class Agent:
         # Live config changes (console zone editor, remote config.apply) go through this.
         self.staged = StagedApply(loaded, self.supervisor, kinds=kinds)
         self.stop = stop if stop is not None else asyncio.Event()
+        self.log_ring: LogRing | None = None
+        if cfg.remote.enabled:
+            self._enable_remote()
+
+    def _enable_remote(self) -> None:
+        """The platform's commands on edge/{id}/cmd/+ (agent/remote/, docs/remote.md)."""
+        cfg = self.loaded.config
+        redact = Redactor(config_secrets(cfg))
+        self.log_ring = LogRing(cfg.remote.log_lines, redact)
+        ctx = RemoteContext(
+            gateway_id=self.gateway_id,
+            config=cfg.remote,
+            staged=self.staged,
+            supervisor=self.supervisor,
+            outbox=self.outbox,
+            forwarder=self.forwarder,
+            logs=self.log_ring,
+            redact=redact,
+            buffer_path=cfg.buffer.path,
+            started=time.monotonic(),
+        )
+        RemoteCommands(ctx, self.sink).register(self.inbound)
 
     def _make_driver(self, config: DriverConfigBase) -> Driver:
         return create_driver(config, self.context, self.kinds)
 
     async def run(self) -> int:
+        if self.log_ring is not None:
+            self.log_ring.attach()
+        try:
+            return await self._run()
+        finally:
+            if self.log_ring is not None:
+                self.log_ring.detach()
+
+    async def _run(self) -> int:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         await self.outbox.open()
         if self.outbox.quarantined:

@@ -84,6 +84,23 @@ class HealthConfig(StrictModel):
     )
 
 
+class RemoteConfig(StrictModel):
+    """Remote management over MQTT v5 (agent/remote/, docs/remote.md). Off unless enabled."""
+
+    enabled: bool = Field(
+        default=False, description="Answer the platform's commands on edge/{id}/cmd/{name}."
+    )
+    apply_health_s: float = Field(
+        default=20.0,
+        ge=1,
+        le=300,
+        description="config.apply: how long changed drivers get to run before a rollback.",
+    )
+    log_lines: int = Field(
+        default=500, ge=10, le=5000, description="Log lines kept (redacted) for logs.tail."
+    )
+
+
 class AgentConfig(StrictModel):
     gateway: GatewayConfig
     mqtt: MqttConfig
@@ -94,6 +111,7 @@ class AgentConfig(StrictModel):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     supervisor: HealthConfig = Field(default_factory=HealthConfig)
+    remote: RemoteConfig = Field(default_factory=RemoteConfig)
 
     @field_validator("drivers")
     @classmethod

@@ -180,3 +180,13 @@ def duplicate_keys(node: yaml.Node, file: str, prefix: Loc = ()) -> Iterator[Con
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             yield from duplicate_keys(item, file, (*prefix, i))
+
+
+def with_section(text: str, file: str, key: str, value: Any) -> str:
+    """``text`` with top-level ``key`` replaced by ``value``, as YAML (remote config.apply
+    of a new driver list keeps every other section as it is live). Comments are not kept."""
+    _, data = load_yaml(text, file)
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigIssue(file, 1, "", "the file must hold a mapping of keys")])
+    data[key] = value
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -98,9 +98,16 @@ async def listen(client: aiomqtt.Client, inbound: Inbound, publisher: Publisher)
                 payload=payload if isinstance(payload, bytes) else str(payload).encode(),
                 response_topic=getattr(props, "ResponseTopic", None),
                 correlation_data=getattr(props, "CorrelationData", None),
+                user_properties=_user_properties(props),
             ),
             publisher.send_untracked,
         )
+
+
+def _user_properties(props: object) -> tuple[tuple[str, str], ...]:
+    """paho's ``UserProperty`` (a list of name/value pairs), as plain string pairs."""
+    pairs = getattr(props, "UserProperty", None) or ()
+    return tuple((str(k), str(v)) for k, v in pairs)
 
 
 async def pump_and_listen(

@@ -44,6 +44,8 @@ class InboundMessage:
     payload: bytes
     response_topic: str | None = None
     correlation_data: bytes | None = None
+    # MQTT v5 user properties, in order (a name may repeat), e.g. the requester's ref.
+    user_properties: tuple[tuple[str, str], ...] = ()
 
 
 Handler = Callable[[InboundMessage, Reply], Awaitable[None]]

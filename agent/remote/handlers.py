@@ -1,0 +1,293 @@
+"""What each remote command does, on the running agent's own objects.
+
+Every handler takes its validated request and the :class:`RemoteContext` and returns its
+result model, or raises :class:`CommandError` with a reply error code. None of them runs
+a process, a shell or anything named by the request: the allow-list is
+:data:`COMMANDS`, and a request can only choose among the agent's own drivers, cameras
+and log lines (../shared/research/anchors-gateways.md §2.6 and §8.4: the remote shell and
+shell-in-config footguns).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from agent import __version__, health
+from agent.clock import clock_is_synchronised
+from agent.config_model import RemoteConfig
+from agent.config_yaml import ConfigError, with_section
+from agent.forwarder import Forwarder
+from agent.remote.logtail import LogRing, Redactor, config_secrets
+from agent.remote.models import (
+    BufferRequeueDeadRequest,
+    BufferStatsRequest,
+    BufferStatsResult,
+    ConfigApplyRequest,
+    ConfigApplyResult,
+    ConfigGetRequest,
+    ConfigGetResult,
+    DiagRequest,
+    DiagResult,
+    DriverRestartRequest,
+    DriverRestartResult,
+    DriverState,
+    ErrorCode,
+    HostState,
+    LogsTailRequest,
+    LogsTailResult,
+    PingRequest,
+    PingResult,
+    Request,
+    RequeueResult,
+    Result,
+    SnapshotRequest,
+    SnapshotResult,
+    UplinkState,
+)
+from agent.staged_apply import ApplyResult, StagedApply
+from agent.supervisor import Supervisor
+from buffer.outbox import Outbox
+
+# A camera snapshot, by the agent's camera drivers (None on a gateway without cameras).
+Snapshotter = Callable[[SnapshotRequest], Awaitable[SnapshotResult]]
+
+
+class CommandError(Exception):
+    """The command cannot be done or did not succeed; becomes the reply's ``error``."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        problems: list[str] | None = None,
+        result: Result | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.message = message
+        self.problems = problems or []
+        self.result = result
+
+
+@dataclass
+class RemoteContext:
+    """The running agent's parts the commands may use, and nothing else."""
+
+    gateway_id: str
+    config: RemoteConfig
+    staged: StagedApply
+    supervisor: Supervisor
+    outbox: Outbox
+    forwarder: Forwarder
+    logs: LogRing
+    redact: Redactor
+    buffer_path: Path
+    started: float  # time.monotonic() when the agent started
+    snapshot: Snapshotter | None = None
+
+    @property
+    def uptime_s(self) -> float:
+        return round(time.monotonic() - self.started, 1)
+
+
+async def ping(_req: PingRequest, ctx: RemoteContext) -> PingResult:
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return PingResult(
+        gateway=ctx.gateway_id,
+        version=__version__,
+        uptime_s=ctx.uptime_s,
+        time=now,
+        clock_synchronised=clock_is_synchronised(),
+    )
+
+
+def _masked(value: Any, redact: Redactor) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_masked(v, redact) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked(v, redact) for k, v in value.items()}
+    return value
+
+
+async def config_get(_req: ConfigGetRequest, ctx: RemoteContext) -> ConfigGetResult:
+    live = ctx.staged.current
+    # mode="json" writes every SecretStr as "**********"; the redactor masks the rest
+    # (passwords inside camera URLs).
+    doc = _masked(live.config.model_dump(mode="json"), ctx.redact)
+    return ConfigGetResult(sha256=live.sha256, config=doc)
+
+
+def _apply_result(r: ApplyResult) -> ConfigApplyResult:
+    return ConfigApplyResult(
+        applied=r.ok,
+        sha256=r.sha256,
+        previous_sha256=r.previous_sha256,
+        stage=r.stage,
+        rolled_back=r.rolled_back,
+        reason=r.reason,
+        problems=list(r.problems),
+        restarted=list(r.restarted),
+        removed=list(r.removed),
+        unhealthy=dict(r.unhealthy),
+    )
+
+
+def _new_text(req: ConfigApplyRequest, staged: StagedApply) -> str:
+    if req.config is not None:
+        return req.config
+    try:
+        return with_section(staged.text, str(staged.path), "drivers", req.drivers)
+    except ConfigError as exc:  # the live file itself no longer parses
+        raise CommandError("refused", "the live config cannot be read to merge into") from exc
+
+
+async def config_apply(req: ConfigApplyRequest, ctx: RemoteContext) -> ConfigApplyResult:
+    staged = ctx.staged
+    if staged.busy:
+        raise CommandError("refused", "another config.apply or driver.restart is running")
+    health_s = req.health_s if req.health_s is not None else ctx.config.apply_health_s
+    outcome = _apply_result(await staged.apply(_new_text(req, staged), health_s=health_s))
+    ctx.redact.add(config_secrets(staged.current.config))
+    if outcome.applied:
+        return outcome
+    problems = [ctx.redact(p) for p in outcome.problems]
+    if outcome.stage in ("validate", "scope"):
+        message = "the new config is not valid" if outcome.stage == "validate" else outcome.reason
+        raise CommandError("refused", message, problems=problems, result=outcome)
+    raise CommandError("failed", ctx.redact(outcome.reason), problems=problems, result=outcome)
+
+
+async def driver_restart(req: DriverRestartRequest, ctx: RemoteContext) -> DriverRestartResult:
+    if req.driver not in ctx.supervisor.health:
+        raise CommandError("refused", f"no running driver named {req.driver!r}")
+    if ctx.staged.busy:
+        raise CommandError("refused", "a config.apply is running; try again after it")
+    try:
+        await ctx.staged.restart_driver(req.driver)
+    except KeyError:  # removed by a config.apply between the check and the lock
+        raise CommandError("refused", f"no running driver named {req.driver!r}") from None
+    return DriverRestartResult(driver=req.driver, state=ctx.supervisor.health[req.driver].state)
+
+
+async def logs_tail(req: LogsTailRequest, ctx: RemoteContext) -> LogsTailResult:
+    return LogsTailResult(lines=ctx.logs.tail(req.lines, req.level))
+
+
+async def _buffer(ctx: RemoteContext) -> BufferStatsResult:
+    s = await ctx.outbox.stats()
+    age = s.oldest_pending_age_s
+    return BufferStatsResult(
+        pending=s.pending,
+        pending_bytes=s.pending_bytes,
+        dead=s.dead,
+        bytes_by_priority=s.bytes_by_priority,
+        dropped=s.dropped,
+        last_seq=s.last_seq,
+        oldest_pending_age_s=round(age, 1) if age is not None else None,
+    )
+
+
+async def buffer_stats(_req: BufferStatsRequest, ctx: RemoteContext) -> BufferStatsResult:
+    return await _buffer(ctx)
+
+
+async def buffer_requeue_dead(_req: BufferRequeueDeadRequest, ctx: RemoteContext) -> RequeueResult:
+    return RequeueResult(requeued=await ctx.outbox.requeue_dead())
+
+
+def _host(ctx: RemoteContext) -> HostState:
+    throttling = health.read_throttled()
+    memory = health.read_memory()
+    try:
+        free: int | None = shutil.disk_usage(ctx.buffer_path.parent).free
+    except OSError:
+        free = None
+    return HostState(
+        cpu_temperature_c=health.cpu_temperature(),
+        throttled=f"{throttling.raw:#x}" if throttling else None,
+        under_voltage_now=throttling.under_voltage_now if throttling else None,
+        throttled_now=throttling.throttled_now if throttling else None,
+        memory_total_kib=memory.total_kib if memory else None,
+        memory_available_kib=memory.available_kib if memory else None,
+        buffer_disk_free_bytes=free,
+    )
+
+
+async def diag(_req: DiagRequest, ctx: RemoteContext) -> DiagResult:
+    stats = ctx.forwarder.stats
+    drivers = [
+        DriverState(
+            name=h.name,
+            state=h.state,
+            restarts=h.restarts,
+            last_error=ctx.redact(h.last_error) if h.last_error else None,
+        )
+        for h in ctx.supervisor.health.values()
+    ]
+    buffer: BufferStatsResult | None = None
+    buffer_error: str | None = None
+    try:
+        buffer = await _buffer(ctx)
+    except Exception as exc:  # a broken outbox is a finding, not a failed diag
+        buffer_error = f"{type(exc).__name__}: {exc}"
+    return DiagResult(
+        gateway=ctx.gateway_id,
+        version=__version__,
+        uptime_s=ctx.uptime_s,
+        config_sha256=ctx.staged.current.sha256,
+        clock_synchronised=clock_is_synchronised(),
+        uplink=UplinkState(
+            connected=ctx.forwarder.connected.is_set(),
+            delivered=stats.delivered,
+            dead_lettered=stats.dead_lettered,
+            connects=stats.connects,
+            connect_failures=stats.connect_failures,
+        ),
+        drivers=drivers,
+        buffer=buffer,
+        buffer_error=buffer_error,
+        host=await asyncio.to_thread(_host, ctx),
+    )
+
+
+async def snapshot(req: SnapshotRequest, ctx: RemoteContext) -> SnapshotResult:
+    if ctx.snapshot is None:
+        raise CommandError("refused", "this gateway has no camera")
+    return await ctx.snapshot(req)
+
+
+Handler = Callable[[Any, RemoteContext], Awaitable[BaseModel]]
+
+
+@dataclass(frozen=True)
+class Command:
+    request: type[Request]
+    handler: Handler
+    timeout_s: float = 30.0
+
+
+# The allow-list. Nothing outside this table can be asked of the gateway.
+COMMANDS: dict[str, Command] = {
+    "ping": Command(PingRequest, ping),
+    "diag": Command(DiagRequest, diag),
+    "config.get": Command(ConfigGetRequest, config_get),
+    # Health window (<= 300 s), then a rollback's own window: bounded well below an hour.
+    "config.apply": Command(ConfigApplyRequest, config_apply, timeout_s=700.0),
+    "driver.restart": Command(DriverRestartRequest, driver_restart),
+    "logs.tail": Command(LogsTailRequest, logs_tail),
+    "buffer.stats": Command(BufferStatsRequest, buffer_stats),
+    "buffer.requeue-dead": Command(BufferRequeueDeadRequest, buffer_requeue_dead),
+    "snapshot": Command(SnapshotRequest, snapshot),
+}

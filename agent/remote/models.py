@@ -1,0 +1,238 @@
+"""The remote commands' wire schema: one pydantic request and result model per command,
+the reply envelope, and the ``gateway.command`` event's data.
+
+Requests are strict (``extra="forbid"``): a field the gateway does not know is a malformed
+request, never silently ignored, so a platform typo cannot look like a success. Every
+request may carry ``requester``, the opaque reference of who asked (an MQTT v5 user
+property of the same name takes precedence); it is recorded, never a person's name.
+docs/remote.md documents each model; the lead builds JSON Schemas from them (issue 13).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# What a requester reference may look like: an opaque id, not free text (no names, no
+# secrets pasted by mistake make it into the audit event beyond these characters).
+REQUESTER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,63}$"
+DRIVER_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"  # as agent.driver.DriverConfigBase
+
+
+class Request(BaseModel):
+    """Fields every command accepts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requester: str | None = Field(default=None, pattern=REQUESTER_PATTERN)
+
+
+class PingRequest(Request):
+    pass
+
+
+class DiagRequest(Request):
+    pass
+
+
+class ConfigGetRequest(Request):
+    pass
+
+
+class BufferStatsRequest(Request):
+    pass
+
+
+class BufferRequeueDeadRequest(Request):
+    pass
+
+
+class ConfigApplyRequest(Request):
+    """Exactly one of ``config`` (the whole YAML text) or ``drivers`` (the new driver list;
+    everything else is kept as it is live)."""
+
+    config: str | None = Field(default=None, max_length=256 * 1024)
+    drivers: list[dict[str, Any]] | None = Field(default=None, max_length=256)
+    health_s: float | None = Field(default=None, ge=1, le=300)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ConfigApplyRequest:
+        if (self.config is None) == (self.drivers is None):
+            raise ValueError("give exactly one of 'config' (YAML text) or 'drivers' (a list)")
+        return self
+
+
+class DriverRestartRequest(Request):
+    driver: str = Field(pattern=DRIVER_NAME_PATTERN)
+
+
+class LogsTailRequest(Request):
+    lines: int = Field(default=100, ge=1, le=1000)
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "DEBUG"
+
+
+class SnapshotRequest(Request):
+    camera: str = Field(pattern=DRIVER_NAME_PATTERN)
+    max_width: int = Field(default=640, ge=64, le=1920)
+    max_bytes: int = Field(default=200_000, ge=10_000, le=1_000_000)
+
+
+# -- results -------------------------------------------------------------------------------
+
+
+class Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class PingResult(Result):
+    gateway: str
+    version: str
+    uptime_s: float
+    time: str  # the gateway's UTC clock, RFC 3339
+    clock_synchronised: bool
+
+
+class DriverState(Result):
+    name: str
+    state: str
+    restarts: int
+    last_error: str | None
+
+
+class BufferStatsResult(Result):
+    pending: int
+    pending_bytes: int
+    dead: int
+    bytes_by_priority: dict[str, int]
+    dropped: dict[str, int]
+    last_seq: int
+    oldest_pending_age_s: float | None
+
+
+class UplinkState(Result):
+    connected: bool
+    delivered: int
+    dead_lettered: int
+    connects: int
+    connect_failures: int
+
+
+class HostState(Result):
+    cpu_temperature_c: float | None
+    throttled: str | None  # the firmware's get_throttled bits, hex; None where absent
+    under_voltage_now: bool | None
+    throttled_now: bool | None
+    memory_total_kib: int | None
+    memory_available_kib: int | None
+    buffer_disk_free_bytes: int | None
+
+
+class DiagResult(Result):
+    # "agent": what the running agent knows; the crews' full ``edge-agent diag`` (device
+    # reads, broker TLS probe, model check) runs locally and is not part of this reply.
+    source: Literal["agent"] = "agent"
+    gateway: str
+    version: str
+    uptime_s: float
+    config_sha256: str
+    clock_synchronised: bool
+    uplink: UplinkState
+    drivers: list[DriverState]
+    buffer: BufferStatsResult | None
+    buffer_error: str | None = None
+    host: HostState
+
+
+class ConfigGetResult(Result):
+    sha256: str  # of the live file's bytes, as in the birth message's config_sha256 source
+    config: dict[str, Any]  # the validated config, secrets masked
+
+
+class ConfigApplyResult(Result):
+    applied: bool
+    sha256: str  # the config live now (the new one, or the previous after a rollback)
+    previous_sha256: str
+    stage: str  # validate | scope | stage | health | applied | unchanged
+    rolled_back: bool
+    reason: str
+    problems: list[str]
+    restarted: list[str]
+    removed: list[str]
+    unhealthy: dict[str, str]
+
+
+class DriverRestartResult(Result):
+    driver: str
+    state: str
+
+
+class LogsTailResult(Result):
+    lines: list[str]
+    redacted: bool = True  # always: secrets are masked when a line is captured
+
+
+class RequeueResult(Result):
+    requeued: int
+
+
+class SnapshotResult(Result):
+    camera: str
+    content_type: Literal["image/jpeg"] = "image/jpeg"
+    width: int
+    height: int
+    bytes: int
+    sha256: str
+    jpeg_base64: str
+    people_masked: int  # persons found and blurred before encoding
+
+
+# -- the envelope --------------------------------------------------------------------------
+
+ErrorCode = Literal[
+    "unknown_command",  # not on the allow-list
+    "malformed",  # not a JSON object, or fails the command's schema
+    "refused",  # understood but not allowed now (scope, busy, no such driver or camera)
+    "failed",  # ran and did not succeed (e.g. config.apply rolled back)
+    "internal",  # a bug on the gateway; the reply says so instead of silence
+]
+
+
+class ErrorInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: ErrorCode
+    message: str
+    problems: list[str] = Field(default_factory=list)
+
+
+class CommandReply(BaseModel):
+    """What the gateway publishes on the request's response topic."""
+
+    model_config = ConfigDict(frozen=True)
+
+    command: str
+    gateway: str
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
+
+
+Outcome = Literal["ok", "error", "rejected"]
+
+
+class CommandEventData(BaseModel):
+    """``data`` of the ``gateway.command`` event: one per command received on our topic.
+
+    ``outcome``: ``ok``; ``error`` (it ran and failed, e.g. a rolled-back config.apply);
+    ``rejected`` (unknown, malformed or refused, nothing was done).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    command: str
+    outcome: Outcome
+    requester: str | None
+    error: ErrorCode | None = None
+    replied: bool  # a response topic was given and the reply was handed to the uplink
+    config_sha256: str | None = None  # config.apply: the config live afterwards
