@@ -30,6 +30,8 @@ class DriverHealth:
     state: str = "starting"  # starting | running | failing
     restarts: int = 0
     last_error: str | None = None
+    kind: str = ""
+    last_seen: float | None = None  # wall clock of its last event (the live status)
 
 
 class _DriverSink:
@@ -60,7 +62,9 @@ class Supervisor:
         self._sink = sink
         self._gw = gateway_id
         self._health_cfg = health
-        self.health: dict[str, DriverHealth] = {c.name: DriverHealth(c.name) for c in self._configs}
+        self.health: dict[str, DriverHealth] = {
+            c.name: DriverHealth(c.name, kind=str(getattr(c, "kind", ""))) for c in self._configs
+        }
 
     async def run(self) -> None:
         """Supervise all drivers until cancelled."""
@@ -98,6 +102,7 @@ class Supervisor:
         recovered = asyncio.Event()
 
         def mark_working() -> None:
+            h.last_seen = time.time()
             if h.state != "running":
                 recovered.set()
 
