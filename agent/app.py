@@ -22,6 +22,8 @@ from agent.forwarder import Forwarder, config_fingerprint
 from agent.kinds import KINDS, Kind
 from agent.registry import create_driver
 from agent.staged_apply import StagedApply
+from agent.status import StatusWriter, device_board, publish_status, status_path
+from agent.status_collect import StatusCollector
 from agent.supervisor import Supervisor, Watchdog
 from buffer.outbox import Outbox, OutboxSink
 
@@ -73,6 +75,15 @@ class Agent:
         # Live config changes (console zone editor, remote config.apply) go through this.
         self.staged = StagedApply(loaded, self.supervisor, kinds=kinds)
         self.stop = stop if stop is not None else asyncio.Event()
+        self.status = StatusCollector(
+            gateway_id=self.gateway_id,
+            forwarder=self.forwarder,
+            outbox=self.outbox,
+            supervisor=self.supervisor,
+            board=device_board(self.context.shared),
+            broker=f"{cfg.mqtt.host}:{cfg.mqtt.effective_port}",
+        )
+        self.status_writer = StatusWriter(status_path(self.state_dir))
 
     def _make_driver(self, config: DriverConfigBase) -> Driver:
         return create_driver(config, self.context, self.kinds)
@@ -86,6 +97,9 @@ class Agent:
         forwarder = asyncio.create_task(self.forwarder.run(forwarder_stop), name="forwarder")
         drivers = asyncio.create_task(self.supervisor.run(), name="supervisor")
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        status = asyncio.create_task(
+            publish_status(self.status.collect, self.status_writer), name="status"
+        )
         systemd.notify(f"READY=1\nSTATUS=running {len(self.supervisor.health)} drivers")
         log.info(
             "edge-agent %s running as %s with %d drivers",
@@ -104,6 +118,10 @@ class Agent:
                 code = 1
         systemd.notify("STOPPING=1")
         log.info("stopping")
+        # First: its last word (running: false) needs the outbox still open.
+        status.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await status
         await self._shutdown(drivers, forwarder, forwarder_stop, watchdog, stopper)
         return code
 
