@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 from pathlib import Path
+from typing import Any
 
 from agent import __version__, systemd
 from agent.clock import clock_is_synchronised
 from agent.config import LoadedConfig
 from agent.config_checks import startup_problems
-from agent.driver import Driver, DriverConfigBase, DriverContext
+from agent.driver import Driver, DriverConfigBase, DriverContext, EventSink
 from agent.forwarder import Forwarder, config_fingerprint
 from agent.kinds import KINDS, Kind
 from agent.registry import create_driver
@@ -51,7 +53,12 @@ class Agent:
             source=f"/edge/{self.gateway_id}/buffer",
             clock_synced=clock_is_synchronised,
         )
-        self.sink = OutboxSink(self.outbox)
+        self.sink: EventSink = OutboxSink(self.outbox)
+        self.tap: Any = None  # the console's event tap (agent/console/tap.py), if configured
+        if cfg.console is not None:
+            self.tap = importlib.import_module("agent.console.tap").EventTap(self.sink)
+            self.sink = self.tap
+        self.console: Any = None
         self.context = DriverContext(gateway_id=self.gateway_id, state_dir=self.state_dir)
         self.forwarder = Forwarder(
             cfg.mqtt,
@@ -97,6 +104,7 @@ class Agent:
         forwarder = asyncio.create_task(self.forwarder.run(forwarder_stop), name="forwarder")
         drivers = asyncio.create_task(self.supervisor.run(), name="supervisor")
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        await self._start_console()
         status = asyncio.create_task(
             publish_status(self.status.collect, self.status_writer), name="status"
         )
@@ -122,8 +130,37 @@ class Agent:
         status.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await status
+        if self.console is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    await self.console.stop()
         await self._shutdown(drivers, forwarder, forwarder_stop, watchdog, stopper)
         return code
+
+    async def _start_console(self) -> None:
+        """Serve the console when configured; a console that cannot start never stops the agent."""
+        cfg = self.loaded.config
+        if cfg.console is None:
+            return
+        tls = None
+        if cfg.console.tls:
+            mqtt_tls = cfg.mqtt.tls
+            cert = cfg.console.cert or (mqtt_tls.cert if mqtt_tls else None)
+            key = cfg.console.key or (mqtt_tls.key if mqtt_tls else None)
+            if cert is None or key is None:  # config check refuses this; belt and braces
+                log.error("console: tls: true without a certificate; console not started")
+                return
+            tls = (cert, key)
+        try:
+            server = importlib.import_module("agent.console.server")
+            self.console = server.Console(self, self.tap, cfg.console, tls)
+            await self.console.start()
+        except ImportError as exc:
+            log.error("console: %s; install edge-agent[console]", exc)
+            self.console = None
+        except OSError as exc:
+            log.error("console could not listen on %s: %s", cfg.console.listen, exc)
+            self.console = None
 
     async def _shutdown(
         self,

@@ -94,6 +94,8 @@ class Supervisor:
         }
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # The running driver objects, for in-process readers (the console's camera view).
+        self.drivers: dict[str, Driver] = {}
 
     async def run(self) -> None:
         """Supervise all drivers until cancelled."""
@@ -122,6 +124,7 @@ class Supervisor:
     async def _stop(self, name: str, timeout: float = 5.0) -> None:
         """Cancel one driver's task and wait (bounded) for its cleanup to finish."""
         task = self._tasks.pop(name, None)
+        self.drivers.pop(name, None)
         if task is None:
             return
         task.cancel()
@@ -199,6 +202,7 @@ class Supervisor:
             watcher = asyncio.create_task(self._watch_recovery(h, recovered))
             try:
                 driver = self._factory(cfg)
+                self.drivers[cfg.name] = driver
                 log.info("driver %s (%s) starting", cfg.name, getattr(cfg, "kind", "?"))
                 await driver.run(_DriverSink(self._sink, self._source(cfg.name), mark_working))
                 error = "run() returned"
