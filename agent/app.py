@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from agent import __version__, systemd
 from agent.clock import clock_is_synchronised
 from agent.config import LoadedConfig
 from agent.config_checks import startup_problems
-from agent.driver import Driver, DriverConfigBase, DriverContext
+from agent.driver import Driver, DriverConfigBase, DriverContext, EventSink
 from agent.forwarder import Forwarder, config_fingerprint
 from agent.inbound import Inbound
 from agent.kinds import KINDS, Kind
@@ -27,6 +29,8 @@ from agent.remote.handlers import RemoteContext
 from agent.remote.logtail import LogRing, Redactor, config_secrets
 from agent.remote.service import RemoteCommands
 from agent.staged_apply import StagedApply
+from agent.status import StatusWriter, device_board, publish_status, status_path
+from agent.status_collect import StatusCollector
 from agent.supervisor import Supervisor, Watchdog
 from buffer.outbox import Outbox, OutboxSink
 
@@ -54,7 +58,12 @@ class Agent:
             source=f"/edge/{self.gateway_id}/buffer",
             clock_synced=clock_is_synchronised,
         )
-        self.sink = OutboxSink(self.outbox)
+        self.sink: EventSink = OutboxSink(self.outbox)
+        self.tap: Any = None  # the console's event tap (agent/console/tap.py), if configured
+        if cfg.console is not None:
+            self.tap = importlib.import_module("agent.console.tap").EventTap(self.sink)
+            self.sink = self.tap
+        self.console: Any = None
         self.context = DriverContext(gateway_id=self.gateway_id, state_dir=self.state_dir)
         # What the platform sends us (receipts, commands) is routed here; the
         # components that handle it register their routes before run().
@@ -82,15 +91,23 @@ class Agent:
         # Live config changes (console zone editor, remote config.apply) go through this.
         self.staged = StagedApply(loaded, self.supervisor, kinds=kinds)
         self.stop = stop if stop is not None else asyncio.Event()
-        self.log_ring: LogRing | None = None
-        if cfg.remote.enabled:
-            self._enable_remote()
+        self.status = StatusCollector(
+            gateway_id=self.gateway_id,
+            forwarder=self.forwarder,
+            outbox=self.outbox,
+            supervisor=self.supervisor,
+            board=device_board(self.context.shared),
+            broker=f"{cfg.mqtt.host}:{cfg.mqtt.effective_port}",
+        )
+        self.status_writer = StatusWriter(status_path(self.state_dir))
+        self.log_ring = self._enable_remote() if cfg.remote.enabled else None
 
-    def _enable_remote(self) -> None:
-        """The platform's commands on edge/{id}/cmd/+ (agent/remote/, docs/remote.md)."""
+    def _enable_remote(self) -> LogRing:
+        """The platform's commands on edge/{id}/cmd/+ (agent/remote/, docs/remote.md); the
+        redacted log ring behind logs.tail, attached to the root logger while running."""
         cfg = self.loaded.config
         redact = Redactor(config_secrets(cfg))
-        self.log_ring = LogRing(cfg.remote.log_lines, redact)
+        ring = LogRing(cfg.remote.log_lines, redact)
         ctx = RemoteContext(
             gateway_id=self.gateway_id,
             config=cfg.remote,
@@ -98,12 +115,13 @@ class Agent:
             supervisor=self.supervisor,
             outbox=self.outbox,
             forwarder=self.forwarder,
-            logs=self.log_ring,
+            logs=ring,
             redact=redact,
             buffer_path=cfg.buffer.path,
             started=time.monotonic(),
         )
         RemoteCommands(ctx, self.sink).register(self.inbound)
+        return ring
 
     def _make_driver(self, config: DriverConfigBase) -> Driver:
         return create_driver(config, self.context, self.kinds)
@@ -126,6 +144,10 @@ class Agent:
         forwarder = asyncio.create_task(self.forwarder.run(forwarder_stop), name="forwarder")
         drivers = asyncio.create_task(self.supervisor.run(), name="supervisor")
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        await self._start_console()
+        status = asyncio.create_task(
+            publish_status(self.status.collect, self.status_writer), name="status"
+        )
         systemd.notify(f"READY=1\nSTATUS=running {len(self.supervisor.health)} drivers")
         log.info(
             "edge-agent %s running as %s with %d drivers",
@@ -144,8 +166,41 @@ class Agent:
                 code = 1
         systemd.notify("STOPPING=1")
         log.info("stopping")
+        # First: its last word (running: false) needs the outbox still open.
+        status.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await status
+        if self.console is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    await self.console.stop()
         await self._shutdown(drivers, forwarder, forwarder_stop, watchdog, stopper)
         return code
+
+    async def _start_console(self) -> None:
+        """Serve the console when configured; a console that cannot start never stops the agent."""
+        cfg = self.loaded.config
+        if cfg.console is None:
+            return
+        tls = None
+        if cfg.console.tls:
+            mqtt_tls = cfg.mqtt.tls
+            cert = cfg.console.cert or (mqtt_tls.cert if mqtt_tls else None)
+            key = cfg.console.key or (mqtt_tls.key if mqtt_tls else None)
+            if cert is None or key is None:  # config check refuses this; belt and braces
+                log.error("console: tls: true without a certificate; console not started")
+                return
+            tls = (cert, key)
+        try:
+            server = importlib.import_module("agent.console.server")
+            self.console = server.Console(self, self.tap, cfg.console, tls)
+            await self.console.start()
+        except ImportError as exc:
+            log.error("console: %s; install edge-agent[console]", exc)
+            self.console = None
+        except OSError as exc:
+            log.error("console could not listen on %s: %s", cfg.console.listen, exc)
+            self.console = None
 
     async def _shutdown(
         self,

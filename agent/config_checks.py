@@ -159,6 +159,39 @@ def state_dir_problems(cfg: AgentConfig, user: ServiceUser | None) -> list[Probl
     return [(loc, f"state directory {target} cannot be created in {probe}: {why}")]
 
 
+def console_problems(cfg: AgentConfig, user: ServiceUser | None) -> list[Problem]:
+    """A console on the network only over TLS; its certificate and key readable."""
+    console = cfg.console
+    if console is None:
+        return []
+    problems: list[Problem] = []
+    host, port = console.host_port
+    if not 1 <= port <= 65535:
+        problems.append((("console", "listen"), f"port {port} is out of range 1-65535"))
+    if not console.tls and not is_loopback(host):
+        problems.append(
+            (
+                ("console", "listen"),
+                f"console on {host} without TLS refused: set tls: true (the gateway's "
+                "certificate) or listen on 127.0.0.1",
+            )
+        )
+    if console.tls:
+        tls = cfg.mqtt.tls
+        for key, given, fallback in (
+            ("cert", console.cert, tls.cert if tls else None),
+            ("key", console.key, tls.key if tls else None),
+        ):
+            path = given or fallback
+            if path is None:
+                problems.append((("console", key), f"tls: true needs console.{key} or mqtt.tls"))
+                continue
+            why = _readable_file(path, user)
+            if why is not None:
+                problems.append((("console", key), f"cannot read {path}: {why}"))
+    return problems
+
+
 def startup_problems(
     cfg: AgentConfig,
     *,
@@ -171,6 +204,7 @@ def startup_problems(
         *plaintext_problems(cfg.mqtt),
         *tls_problems(cfg.mqtt, user),
         *state_dir_problems(cfg, user),
+        *console_problems(cfg, user),
     ]
     context = CheckContext(state_dir=cfg.resolved_state_dir, cwd=cwd or Path.cwd())
     drivers: list[DriverConfigBase] = list(cfg.drivers)

@@ -101,6 +101,34 @@ class RemoteConfig(StrictModel):
     )
 
 
+class ConsoleConfig(StrictModel):
+    """The local web console (agent/console/); absent = off, nothing of it is imported."""
+
+    listen: str = Field(
+        default="127.0.0.1:8080",
+        pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$",
+        description="host:port to serve on; a non-loopback host needs tls: true.",
+    )
+    password_hash: SecretStr | None = Field(
+        default=None,
+        description="scrypt hash set by `edge-agent console passwd`; no login without it.",
+    )
+    tls: bool = Field(
+        default=False, description="Serve HTTPS with the gateway's own certificate (mqtt.tls)."
+    )
+    cert: Path | None = Field(default=None, description="Certificate instead of mqtt.tls.cert.")
+    key: Path | None = Field(default=None, description="Key instead of mqtt.tls.key.")
+    session_ttl_s: float = Field(default=8 * 3600, gt=60, le=7 * 86_400)
+    apply_health_s: float = Field(
+        default=20.0, gt=0, le=600, description="Health window of a saved change before rollback."
+    )
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 class AgentConfig(StrictModel):
     gateway: GatewayConfig
     mqtt: MqttConfig
@@ -112,6 +140,7 @@ class AgentConfig(StrictModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     supervisor: HealthConfig = Field(default_factory=HealthConfig)
     remote: RemoteConfig = Field(default_factory=RemoteConfig)
+    console: ConsoleConfig | None = Field(default=None, description="Local web console; off.")
 
     @field_validator("drivers")
     @classmethod

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import aiomqtt
 from pydantic import BaseModel
@@ -71,6 +71,16 @@ class ForwarderStats:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
+def describe_failure(exc: BaseException | None) -> str | None:
+    """A connection failure in words for a crew (the exception text alone may be empty)."""
+    if exc is None:
+        return None
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    return text if type(exc).__name__ in text else f"{text} ({type(exc).__name__})"
+
+
 def config_fingerprint(config: BaseModel) -> str:
     """sha256 of the validated config in a canonical form, secrets masked.
 
@@ -113,6 +123,9 @@ class Forwarder:
         self.connected = asyncio.Event()
         self._tls = build_tls_context(cfg)
         self._uplink_up: bool | None = None
+        # For the live status (agent/status.py): why the uplink is down, in words.
+        self.uplink_reason: str | None = None
+        self.uplink_since: float | None = None
         self._rejects_since_report = 0
         self._last_reject_report = 0.0
         self._report_ids: deque[str] = deque(maxlen=64)  # our own rejection reports
@@ -191,12 +204,20 @@ class Forwarder:
             log.debug("uplink still %s: %s", "up" if up else "down", why)
             return
         self._uplink_up = up
+        self.uplink_reason = None if up else describe_failure(why)
+        self.uplink_since = time.time()
         if up:
             log.info("uplink to %s:%d is up", self._cfg.host, self._cfg.effective_port)
         else:
             log.warning(
                 "uplink to %s:%d is down: %s", self._cfg.host, self._cfg.effective_port, why
             )
+
+    @property
+    def uplink_state(self) -> Literal["connecting", "up", "down"]:
+        if self._uplink_up is None:
+            return "connecting"
+        return "up" if self._uplink_up else "down"
 
     async def _say_offline(self, publisher: Publisher) -> None:
         try:

@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 
-def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` (mode 0600) atomically and, unless told not to,
-    durably (fsync of the file and its directory; a power cut keeps old or new)."""
+def write_atomic(path: Path, data: bytes, *, durable: bool = True, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` (``mode``, 0600 unless told) atomically and, unless
+    told not to, durably (fsync of the file and its directory; a power cut keeps old or new)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # A unique temporary name: a save on shutdown may overlap one still in a thread.
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
+        if mode != 0o600:
+            os.fchmod(fd, mode)  # exact, whatever the umask
         os.write(fd, data)
         if durable:
             os.fsync(fd)

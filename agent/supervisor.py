@@ -35,6 +35,8 @@ class DriverHealth:
     state: str = "starting"  # starting | running | failing
     restarts: int = 0
     last_error: str | None = None
+    kind: str = ""
+    last_seen: float | None = None  # wall clock of its last event (the live status)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,13 @@ class Reconfigured:
     def started(self) -> tuple[str, ...]:
         """The drivers that run a new config now: the ones to health-check."""
         return tuple(sorted((*self.added, *self.changed)))
+
+
+def _fresh_health(cfg: DriverConfigBase, previous: DriverHealth | None) -> DriverHealth:
+    """A (re)started driver's record: state from scratch, the restart count carried on."""
+    return DriverHealth(
+        cfg.name, restarts=previous.restarts if previous else 0, kind=str(getattr(cfg, "kind", ""))
+    )
 
 
 class _DriverSink:
@@ -80,9 +89,13 @@ class Supervisor:
         self._sink = sink
         self._gw = gateway_id
         self._health_cfg = health
-        self.health: dict[str, DriverHealth] = {c.name: DriverHealth(c.name) for c in self._configs}
+        self.health: dict[str, DriverHealth] = {
+            c.name: DriverHealth(c.name, kind=str(getattr(c, "kind", ""))) for c in self._configs
+        }
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # The running driver objects, for in-process readers (the console's camera view).
+        self.drivers: dict[str, Driver] = {}
 
     async def run(self) -> None:
         """Supervise all drivers until cancelled."""
@@ -111,6 +124,7 @@ class Supervisor:
     async def _stop(self, name: str, timeout: float = 5.0) -> None:
         """Cancel one driver's task and wait (bounded) for its cleanup to finish."""
         task = self._tasks.pop(name, None)
+        self.drivers.pop(name, None)
         if task is None:
             return
         task.cancel()
@@ -132,8 +146,7 @@ class Supervisor:
             self.health.pop(name, None)
         self._configs = list(new.values())
         for name in (*added, *changed):
-            previous = self.health.get(name)
-            self.health[name] = DriverHealth(name, restarts=previous.restarts if previous else 0)
+            self.health[name] = _fresh_health(new[name], self.health.get(name))
             self._start(new[name])
         unchanged = sorted(set(new) - set(added) - set(changed))
         if added or changed or removed:
@@ -148,8 +161,7 @@ class Supervisor:
             raise KeyError(name)
         log.info("driver %s restarting on request", name)
         await self._stop(name)
-        previous = self.health[name]
-        self.health[name] = DriverHealth(name, restarts=previous.restarts)
+        self.health[name] = _fresh_health(cfg, self.health.get(name))
         self._start(cfg)
 
     def _source(self, name: str) -> str:
@@ -180,6 +192,7 @@ class Supervisor:
         recovered = asyncio.Event()
 
         def mark_working() -> None:
+            h.last_seen = time.time()
             if h.state != "running":
                 recovered.set()
 
@@ -189,6 +202,7 @@ class Supervisor:
             watcher = asyncio.create_task(self._watch_recovery(h, recovered))
             try:
                 driver = self._factory(cfg)
+                self.drivers[cfg.name] = driver
                 log.info("driver %s (%s) starting", cfg.name, getattr(cfg, "kind", "?"))
                 await driver.run(_DriverSink(self._sink, self._source(cfg.name), mark_working))
                 error = "run() returned"

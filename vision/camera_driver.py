@@ -96,6 +96,10 @@ class CameraDriver:
         self._last_save = 0.0
         self._camera_offline = False  # an offline alarm was sent and no recovery yet
         self._inference_errors = 0
+        # Read by the local console (vision/live.py) on request; never by the loop itself.
+        self.grabber: FrameGrabber | None = None
+        self.last_detections: list[Detection] = []
+        self.last_sample_seq = -1
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -129,6 +133,7 @@ class CameraDriver:
             len(restored),
         )
         grabber.start()
+        self.grabber = grabber
         try:
             await self._loop(sink, worker, grabber, encoder)
         finally:
@@ -236,6 +241,7 @@ class CameraDriver:
                 )  # fmt: skip
             return
         detections = merge_detections(found)
+        self.last_detections, self.last_sample_seq = detections, frame.seq
         now = time.monotonic()
         sample = Sample(frame.t, _wall(frame.t, now), observations(image, detections))
         for decision in self.engine.step(sample):
@@ -295,6 +301,11 @@ class CameraDriver:
             log.info(
                 "camera %s: violation in zone %s cleared: %s", self.name, zone.id, decision.reason
             )
+
+    @property
+    def offline(self) -> bool:
+        """Whether the camera is in an offline episode (an alarm sent, no recovery yet)."""
+        return self._camera_offline
 
     async def _emit(self, sink: EventSink, event: Event) -> None:
         await sink.emit(event)
