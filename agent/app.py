@@ -19,6 +19,7 @@ from agent.config import LoadedConfig
 from agent.config_checks import startup_problems
 from agent.driver import Driver, DriverConfigBase, DriverContext
 from agent.forwarder import Forwarder, config_fingerprint
+from agent.gateway_health import HealthSource, Probes
 from agent.kinds import KINDS, Kind
 from agent.registry import create_driver
 from agent.status import StatusWriter, device_board, publish_status, status_path
@@ -81,6 +82,25 @@ class Agent:
             broker=f"{cfg.mqtt.host}:{cfg.mqtt.effective_port}",
         )
         self.status_writer = StatusWriter(status_path(self.state_dir))
+        self.health_source = self._health_source()
+
+    def _health_source(self) -> HealthSource | None:
+        cfg = self.loaded.config
+        if cfg.health is None:
+            return None
+        source = HealthSource(
+            cfg.health,
+            Probes(
+                root=cfg.health.sysfs_root,
+                disk_path=cfg.buffer.path.parent,
+                cert_path=cfg.mqtt.tls.cert if cfg.mqtt.tls else None,
+                clock_synced=clock_is_synchronised,
+            ),
+            emit=self.sink.emit,
+            source=f"/edge/{self.gateway_id}/health",
+        )
+        self.status.health = lambda: source.latest
+        return source
 
     def _make_driver(self, config: DriverConfigBase) -> Driver:
         return create_driver(config, self.context, self.kinds)
@@ -97,6 +117,9 @@ class Agent:
         status = asyncio.create_task(
             publish_status(self.status.collect, self.status_writer), name="status"
         )
+        health = None
+        if self.health_source is not None:
+            health = asyncio.create_task(self.health_source.run(), name="gateway-health")
         systemd.notify(f"READY=1\nSTATUS=running {len(self.supervisor.health)} drivers")
         log.info(
             "edge-agent %s running as %s with %d drivers",
@@ -115,10 +138,12 @@ class Agent:
                 code = 1
         systemd.notify("STOPPING=1")
         log.info("stopping")
-        # First: its last word (running: false) needs the outbox still open.
-        status.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await status
+        # First: the status's last word (running: false) needs the outbox still open.
+        for side in (status, health):
+            if side is not None:
+                side.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await side
         await self._shutdown(drivers, forwarder, forwarder_stop, watchdog, stopper)
         return code
 
