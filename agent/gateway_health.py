@@ -120,20 +120,45 @@ def conditions(r: HealthReadings, cfg: GatewayHealthConfig) -> dict[Condition, G
         )
 
     if r.under_voltage_now is not None:
-        put("under_voltage", r.under_voltage_now, r.under_voltage_now, None,
-            "supply under-voltage now: use the rated supply and a short, thick cable")  # fmt: skip
+        put(
+            "under_voltage",
+            r.under_voltage_now,
+            r.under_voltage_now,
+            None,
+            "supply under-voltage now: use the rated supply and a short, thick cable",
+        )
     if r.throttled_now is not None:
-        put("throttled", r.throttled_now, r.throttled_now, None,
-            "CPU throttled now: check cooling and power")  # fmt: skip
+        put(
+            "throttled",
+            r.throttled_now,
+            r.throttled_now,
+            None,
+            "CPU throttled now: check cooling and power",
+        )
     if r.disk_free_fraction is not None:
-        put("disk_low", r.disk_free_fraction < cfg.disk_low_fraction, r.disk_free_fraction,
-            cfg.disk_low_fraction, "disk under the outbox nearly full")  # fmt: skip
+        put(
+            "disk_low",
+            r.disk_free_fraction < cfg.disk_low_fraction,
+            r.disk_free_fraction,
+            cfg.disk_low_fraction,
+            "disk under the outbox nearly full",
+        )
     if r.clock_synchronised is not None:
-        put("clock_unsynced", not r.clock_synchronised, r.clock_synchronised, None,
-            "wall clock not synchronised (NTP)")  # fmt: skip
+        put(
+            "clock_unsynced",
+            not r.clock_synchronised,
+            r.clock_synchronised,
+            None,
+            "wall clock not synchronised (NTP)",
+        )
     if r.cert_expires_in_days is not None:
-        put("cert_expiring", r.cert_expires_in_days < cfg.cert_warn_days,
-            r.cert_expires_in_days, cfg.cert_warn_days, "client certificate expiring")  # fmt: skip
+        put(
+            "cert_expiring",
+            r.cert_expires_in_days < cfg.cert_warn_days,
+            r.cert_expires_in_days,
+            cfg.cert_warn_days,
+            "client certificate expiring",
+        )
     return out
 
 
@@ -176,9 +201,13 @@ class HealthSource:
             if data.active != was:
                 self.active[name] = data.active
                 changed.append(data)
-                log.log(logging.WARNING if data.active else logging.INFO,
-                        "gateway %s %s (%s)", name, "started" if data.active else "ended",
-                        data.value)  # fmt: skip
+                log.log(
+                    logging.WARNING if data.active else logging.INFO,
+                    "gateway %s %s (%s)",
+                    name,
+                    "started" if data.active else "ended",
+                    data.value,
+                )
         return changed
 
     def _alarm(self, data: GatewayAlarmData) -> Event:
@@ -186,16 +215,23 @@ class HealthSource:
         if data.active and data.condition in ("under_voltage", "disk_low"):
             severity = Severity.CRITICAL  # corrupts the SD card / stops buffering
         return Event(
-            type="gateway.alarm", subject=f"gateway:{data.condition}",
-            data=data.model_dump(mode="json"), priority=Priority.ALARM, severity=severity,
+            type="gateway.alarm",
+            subject=f"gateway:{data.condition}",
+            data=data.model_dump(mode="json"),
+            priority=Priority.ALARM,
+            severity=severity,
             source=self.source,
-        )  # fmt: skip
+        )
 
     def _telemetry(self, readings: HealthReadings) -> Event:
         return Event(
-            type="gateway.telemetry", subject="gateway", data=readings.model_dump(mode="json"),
-            priority=Priority.TELEMETRY, severity=Severity.INFO, source=self.source,
-        )  # fmt: skip
+            type="gateway.telemetry",
+            subject="gateway",
+            data=readings.model_dump(mode="json"),
+            priority=Priority.TELEMETRY,
+            severity=Severity.INFO,
+            source=self.source,
+        )
 
     async def run(self) -> None:
         while True:
