@@ -22,6 +22,7 @@ from agent.config import LoadedConfig
 from agent.config_checks import startup_problems
 from agent.driver import Driver, DriverConfigBase, DriverContext, EventSink
 from agent.forwarder import Forwarder, config_fingerprint
+from agent.gateway_health import HealthSource, Probes
 from agent.inbound import Inbound
 from agent.kinds import KINDS, Kind
 from agent.registry import create_driver
@@ -101,6 +102,7 @@ class Agent:
         )
         self.status_writer = StatusWriter(status_path(self.state_dir))
         self.log_ring = self._enable_remote() if cfg.remote.enabled else None
+        self.health_source = self._health_source()
 
     def _enable_remote(self) -> LogRing:
         """The platform's commands on edge/{id}/cmd/+ (agent/remote/, docs/remote.md); the
@@ -122,6 +124,24 @@ class Agent:
         )
         RemoteCommands(ctx, self.sink).register(self.inbound)
         return ring
+
+    def _health_source(self) -> HealthSource | None:
+        cfg = self.loaded.config
+        if cfg.health is None:
+            return None
+        source = HealthSource(
+            cfg.health,
+            Probes(
+                root=cfg.health.sysfs_root,
+                disk_path=cfg.buffer.path.parent,
+                cert_path=cfg.mqtt.tls.cert if cfg.mqtt.tls else None,
+                clock_synced=clock_is_synchronised,
+            ),
+            emit=self.sink.emit,
+            source=f"/edge/{self.gateway_id}/health",
+        )
+        self.status.health = lambda: source.latest
+        return source
 
     def _make_driver(self, config: DriverConfigBase) -> Driver:
         return create_driver(config, self.context, self.kinds)
@@ -148,6 +168,9 @@ class Agent:
         status = asyncio.create_task(
             publish_status(self.status.collect, self.status_writer), name="status"
         )
+        health = None
+        if self.health_source is not None:
+            health = asyncio.create_task(self.health_source.run(), name="gateway-health")
         systemd.notify(f"READY=1\nSTATUS=running {len(self.supervisor.health)} drivers")
         log.info(
             "edge-agent %s running as %s with %d drivers",
@@ -166,10 +189,12 @@ class Agent:
                 code = 1
         systemd.notify("STOPPING=1")
         log.info("stopping")
-        # First: its last word (running: false) needs the outbox still open.
-        status.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await status
+        # First: the status's last word (running: false) needs the outbox still open.
+        for side in (status, health):
+            if side is not None:
+                side.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await side
         if self.console is not None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2.0):
