@@ -119,8 +119,9 @@ class Agent:
             forwarder=self.forwarder,
             logs=ring,
             redact=redact,
-            buffer_path=cfg.buffer.path,
+            status=self.status.collect,
             started=time.monotonic(),
+            kinds=self.kinds,
         )
         RemoteCommands(ctx, self.sink).register(self.inbound)
         return ring

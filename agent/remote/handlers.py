@@ -10,22 +10,21 @@ shell-in-config footguns).
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from agent import __version__, health
+from agent import __version__
 from agent.clock import clock_is_synchronised
 from agent.config_model import RemoteConfig
 from agent.config_yaml import ConfigError, with_section
 from agent.forwarder import Forwarder
+from agent.kinds import KINDS, Kind
+from agent.remote.diag import diagnose
 from agent.remote.logtail import LogRing, Redactor, config_secrets
 from agent.remote.models import (
     BufferRequeueDeadRequest,
@@ -39,9 +38,7 @@ from agent.remote.models import (
     DiagResult,
     DriverRestartRequest,
     DriverRestartResult,
-    DriverState,
     ErrorCode,
-    HostState,
     LogsTailRequest,
     LogsTailResult,
     PingRequest,
@@ -51,9 +48,9 @@ from agent.remote.models import (
     Result,
     SnapshotRequest,
     SnapshotResult,
-    UplinkState,
 )
 from agent.staged_apply import ApplyResult, StagedApply
+from agent.status import StatusSnapshot
 from agent.supervisor import Supervisor
 from buffer.outbox import Outbox
 
@@ -91,8 +88,9 @@ class RemoteContext:
     forwarder: Forwarder
     logs: LogRing
     redact: Redactor
-    buffer_path: Path
+    status: Callable[[], Awaitable[StatusSnapshot]]  # the live status, as status.json has it
     started: float  # time.monotonic() when the agent started
+    kinds: tuple[Kind, ...] = KINDS
     snapshot: Snapshotter | None = None
 
     @property
@@ -207,58 +205,20 @@ async def buffer_requeue_dead(_req: BufferRequeueDeadRequest, ctx: RemoteContext
     return RequeueResult(requeued=await ctx.outbox.requeue_dead())
 
 
-def _host(ctx: RemoteContext) -> HostState:
-    throttling = health.read_throttled()
-    memory = health.read_memory()
-    try:
-        free: int | None = shutil.disk_usage(ctx.buffer_path.parent).free
-    except OSError:
-        free = None
-    return HostState(
-        cpu_temperature_c=health.cpu_temperature(),
-        throttled=f"{throttling.raw:#x}" if throttling else None,
-        under_voltage_now=throttling.under_voltage_now if throttling else None,
-        throttled_now=throttling.throttled_now if throttling else None,
-        memory_total_kib=memory.total_kib if memory else None,
-        memory_available_kib=memory.available_kib if memory else None,
-        buffer_disk_free_bytes=free,
-    )
-
-
 async def diag(_req: DiagRequest, ctx: RemoteContext) -> DiagResult:
-    stats = ctx.forwarder.stats
-    drivers = [
-        DriverState(
-            name=h.name,
-            state=h.state,
-            restarts=h.restarts,
-            last_error=ctx.redact(h.last_error) if h.last_error else None,
-        )
-        for h in ctx.supervisor.health.values()
-    ]
-    buffer: BufferStatsResult | None = None
-    buffer_error: str | None = None
-    try:
-        buffer = await _buffer(ctx)
-    except Exception as exc:  # a broken outbox is a finding, not a failed diag
-        buffer_error = f"{type(exc).__name__}: {exc}"
+    live = ctx.staged.current
+    findings = await diagnose(
+        live.config, await ctx.status(), config_sha256=live.sha256, kinds=ctx.kinds
+    )
+    docs = [_masked(f.model_dump(mode="json"), ctx.redact) for f in findings]
     return DiagResult(
         gateway=ctx.gateway_id,
         version=__version__,
         uptime_s=ctx.uptime_s,
-        config_sha256=ctx.staged.current.sha256,
-        clock_synchronised=clock_is_synchronised(),
-        uplink=UplinkState(
-            connected=ctx.forwarder.connected.is_set(),
-            delivered=stats.delivered,
-            dead_lettered=stats.dead_lettered,
-            connects=stats.connects,
-            connect_failures=stats.connect_failures,
-        ),
-        drivers=drivers,
-        buffer=buffer,
-        buffer_error=buffer_error,
-        host=await asyncio.to_thread(_host, ctx),
+        config_sha256=live.sha256,
+        ok=not any(f.failed for f in findings),
+        failed=[f"{f.check} {f.target}".strip() for f in findings if f.failed],
+        findings=docs,
     )
 
 

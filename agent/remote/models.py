@@ -93,13 +93,6 @@ class PingResult(Result):
     clock_synchronised: bool
 
 
-class DriverState(Result):
-    name: str
-    state: str
-    restarts: int
-    last_error: str | None
-
-
 class BufferStatsResult(Result):
     pending: int
     pending_bytes: int
@@ -110,38 +103,19 @@ class BufferStatsResult(Result):
     oldest_pending_age_s: float | None
 
 
-class UplinkState(Result):
-    connected: bool
-    delivered: int
-    dead_lettered: int
-    connects: int
-    connect_failures: int
-
-
-class HostState(Result):
-    cpu_temperature_c: float | None
-    throttled: str | None  # the firmware's get_throttled bits, hex; None where absent
-    under_voltage_now: bool | None
-    throttled_now: bool | None
-    memory_total_kib: int | None
-    memory_available_kib: int | None
-    buffer_disk_free_bytes: int | None
-
-
 class DiagResult(Result):
-    # "agent": what the running agent knows; the crews' full ``edge-agent diag`` (device
-    # reads, broker TLS probe, model check) runs locally and is not part of this reply.
+    """``edge-agent diag``'s findings, run in the agent on its live state
+    (agent/remote/diag.py); each finding is ``{check, target, status, value, fix, measured}``
+    as in ``edge-agent diag --json``."""
+
     source: Literal["agent"] = "agent"
     gateway: str
     version: str
     uptime_s: float
     config_sha256: str
-    clock_synchronised: bool
-    uplink: UplinkState
-    drivers: list[DriverState]
-    buffer: BufferStatsResult | None
-    buffer_error: str | None = None
-    host: HostState
+    ok: bool  # no finding failed (warnings and skips do not fail)
+    failed: list[str]  # "check target" of each failure
+    findings: list[dict[str, Any]]
 
 
 class ConfigGetResult(Result):

@@ -139,9 +139,13 @@ def _check_each_command(
 
     assert all(v["gateway"] == GW and v["command"] == k for k, v in r.items())
     assert r["ping"]["ok"] and r["ping"]["result"]["version"]
-    diag = r["diag"]["result"]
-    assert diag["uplink"]["connected"] and diag["buffer"]["last_seq"] >= 1
-    assert [d["name"] for d in diag["drivers"]] == ["tick"]
+    diag = {f["check"]: f for f in r["diag"]["result"]["findings"]}
+    # The crews' checks, run in the agent: the seeded dead letter is named, with its fix.
+    assert diag["buffer.dead_letters"]["status"] == "fail" and diag["buffer.dead_letters"]["fix"]
+    assert (
+        diag["broker.connect"]["status"] == "pass" and "uplink" in diag["broker.connect"]["value"]
+    )
+    assert diag["synthetic.device"]["target"] == "tick"
     cfg = r["config.get"]["result"]
     assert cfg["sha256"] == hashlib.sha256((tmp_path / "config.yaml").read_bytes()).hexdigest()
     assert cfg["config"]["mqtt"]["password"] == "**********"
