@@ -101,6 +101,7 @@ class CameraDriver:
         self.grabber: FrameGrabber | None = None
         self.last_detections: list[Detection] = []
         self.last_sample_seq = -1
+        self.last_sample: Frame | None = None
         self._board = device_board(context.shared)  # the live status (agent/status.py)
         self._board.report(config.name, config.name, "unknown", reason="no frame yet")
         self._board_state = "unknown"
@@ -257,6 +258,7 @@ class CameraDriver:
             return
         detections = merge_detections(found)
         self.last_detections, self.last_sample_seq = detections, frame.seq
+        self.last_sample = frame  # the frame those detections are of (vision/snapshot.py)
         now = time.monotonic()
         sample = Sample(frame.t, _wall(frame.t, now), observations(image, detections))
         for decision in self.engine.step(sample):

@@ -25,6 +25,7 @@ from agent.config_yaml import ConfigError, with_section
 from agent.forwarder import Forwarder
 from agent.kinds import KINDS, Kind
 from agent.remote.diag import diagnose
+from agent.remote.errors import CommandError
 from agent.remote.logtail import LogRing, Redactor, config_secrets
 from agent.remote.models import (
     BufferRequeueDeadRequest,
@@ -38,42 +39,20 @@ from agent.remote.models import (
     DiagResult,
     DriverRestartRequest,
     DriverRestartResult,
-    ErrorCode,
     LogsTailRequest,
     LogsTailResult,
     PingRequest,
     PingResult,
     Request,
     RequeueResult,
-    Result,
     SnapshotRequest,
     SnapshotResult,
 )
+from agent.remote.snapshot import take_snapshot
 from agent.staged_apply import ApplyResult, StagedApply
 from agent.status import StatusSnapshot
 from agent.supervisor import Supervisor
 from buffer.outbox import Outbox
-
-# A camera snapshot, by the agent's camera drivers (None on a gateway without cameras).
-Snapshotter = Callable[[SnapshotRequest], Awaitable[SnapshotResult]]
-
-
-class CommandError(Exception):
-    """The command cannot be done or did not succeed; becomes the reply's ``error``."""
-
-    def __init__(
-        self,
-        code: ErrorCode,
-        message: str,
-        *,
-        problems: list[str] | None = None,
-        result: Result | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code: ErrorCode = code
-        self.message = message
-        self.problems = problems or []
-        self.result = result
 
 
 @dataclass
@@ -91,7 +70,6 @@ class RemoteContext:
     status: Callable[[], Awaitable[StatusSnapshot]]  # the live status, as status.json has it
     started: float  # time.monotonic() when the agent started
     kinds: tuple[Kind, ...] = KINDS
-    snapshot: Snapshotter | None = None
 
     @property
     def uptime_s(self) -> float:
@@ -223,9 +201,7 @@ async def diag(_req: DiagRequest, ctx: RemoteContext) -> DiagResult:
 
 
 async def snapshot(req: SnapshotRequest, ctx: RemoteContext) -> SnapshotResult:
-    if ctx.snapshot is None:
-        raise CommandError("refused", "this gateway has no camera")
-    return await ctx.snapshot(req)
+    return await take_snapshot(req, ctx.supervisor)
 
 
 Handler = Callable[[Any, RemoteContext], Awaitable[BaseModel]]

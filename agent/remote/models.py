@@ -153,8 +153,9 @@ class RequeueResult(Result):
 class SnapshotResult(Result):
     camera: str
     content_type: Literal["image/jpeg"] = "image/jpeg"
-    width: int
-    height: int
+    frame_width: int  # of the camera's frame; the JPEG is scaled to max_width at most
+    frame_height: int
+    age_s: float  # the frame's age: the camera's last sample, at most one interval old
     bytes: int
     sha256: str
     jpeg_base64: str

@@ -35,7 +35,8 @@ from pydantic import ValidationError
 from agent.driver import EventSink
 from agent.events import Event, Priority, Severity
 from agent.inbound import Inbound, InboundMessage, Reply
-from agent.remote.handlers import COMMANDS, CommandError, RemoteContext
+from agent.remote.errors import CommandError
+from agent.remote.handlers import COMMANDS, RemoteContext
 from agent.remote.models import (
     REQUESTER_PATTERN,
     CommandEventData,

@@ -48,13 +48,15 @@ def audit(broker: Mosquitto) -> Iterator[Subscriber]:
         sub.close()
 
 
-def _config(tmp: Path, port: int, **extra: Any) -> Path:
+def _config(
+    tmp: Path, port: int, drivers: list[dict[str, Any]] | None = None, **extra: Any
+) -> Path:
     return write_config(
         tmp / "config.yaml",
         port=port,
         buffer=tmp / "outbox.db",
         gateway=GW,
-        drivers=[synthetic(0, 2, name="tick")],
+        drivers=drivers or [synthetic(0, 2, name="tick")],
         mqtt={
             "host": "127.0.0.1",
             "port": port,
