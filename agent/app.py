@@ -236,6 +236,11 @@ class Agent:
         watchdog: asyncio.Task[None],
         stopper: asyncio.Task[bool],
     ) -> None:
+        # Commands still running (a config.apply waiting on its health window) end first:
+        # they act on the drivers and the outbox that stop next.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2.0):
+                await self.inbound.close()
         for task in (drivers, watchdog, stopper):
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -19,6 +19,7 @@ from agent.remote.handlers import Command
 from agent.remote.logtail import LogRing, Redactor, config_secrets
 from agent.remote.models import PingRequest
 from agent.remote.service import RemoteCommands
+from tests.broker import free_port
 from tests.sinks import ListSink
 from tests.spine.test_remote import GW, PASSWORD, _config
 
@@ -154,3 +155,26 @@ def test_a_bug_in_a_command_is_an_internal_error_reply_not_a_crash(
     assert "ZeroDivisionError" in docs[0]["error"]["message"]
     assert [e.data["outcome"] for e in sink.events] == ["error", "error"]
     assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1  # logged once
+
+
+def test_a_command_still_running_when_the_agent_stops_is_cancelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def hang(_req: Any, _ctx: Any) -> Any:
+        started.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setitem(handlers.COMMANDS, "ping", Command(PingRequest, hang))
+    started = asyncio.Event()
+
+    async def main() -> int:
+        # No broker at this port: the agent runs on, its uplink retrying.
+        agent = Agent(load_config(_config(tmp_path, free_port())))
+        task = asyncio.create_task(agent.run())
+        msg = InboundMessage(f"edge/{GW}/cmd/ping", b"", f"edge/{GW}/reply/p", b"c")
+        agent.inbound.dispatch(msg, lambda *a: None)
+        await started.wait()
+        agent.stop.set()
+        return await asyncio.wait_for(task, 15)
+
+    assert asyncio.run(main()) == 0
