@@ -116,7 +116,6 @@ class Agent:
             staged=self.staged,
             supervisor=self.supervisor,
             outbox=self.outbox,
-            forwarder=self.forwarder,
             logs=ring,
             redact=redact,
             status=self.status.collect,

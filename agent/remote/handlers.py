@@ -22,7 +22,6 @@ from agent import __version__
 from agent.clock import clock_is_synchronised
 from agent.config_model import RemoteConfig
 from agent.config_yaml import ConfigError, with_section
-from agent.forwarder import Forwarder
 from agent.kinds import KINDS, Kind
 from agent.remote.diag import diagnose
 from agent.remote.errors import CommandError
@@ -64,7 +63,6 @@ class RemoteContext:
     staged: StagedApply
     supervisor: Supervisor
     outbox: Outbox
-    forwarder: Forwarder
     logs: LogRing
     redact: Redactor
     status: Callable[[], Awaitable[StatusSnapshot]]  # the live status, as status.json has it
@@ -105,18 +103,20 @@ async def config_get(_req: ConfigGetRequest, ctx: RemoteContext) -> ConfigGetRes
     return ConfigGetResult(sha256=live.sha256, config=doc)
 
 
-def _apply_result(r: ApplyResult) -> ConfigApplyResult:
+def _apply_result(r: ApplyResult, redact: Redactor) -> ConfigApplyResult:
+    """The staged apply's outcome as the reply's result; its texts redacted (a driver's
+    error may quote a camera URL)."""
     return ConfigApplyResult(
         applied=r.ok,
         sha256=r.sha256,
         previous_sha256=r.previous_sha256,
         stage=r.stage,
         rolled_back=r.rolled_back,
-        reason=r.reason,
-        problems=list(r.problems),
+        reason=redact(r.reason),
+        problems=[redact(p) for p in r.problems],
         restarted=list(r.restarted),
         removed=list(r.removed),
-        unhealthy=dict(r.unhealthy),
+        unhealthy={name: redact(why) for name, why in r.unhealthy.items()},
     )
 
 
@@ -134,15 +134,15 @@ async def config_apply(req: ConfigApplyRequest, ctx: RemoteContext) -> ConfigApp
     if staged.busy:
         raise CommandError("refused", "another config.apply or driver.restart is running")
     health_s = req.health_s if req.health_s is not None else ctx.config.apply_health_s
-    outcome = _apply_result(await staged.apply(_new_text(req, staged), health_s=health_s))
+    applied = await staged.apply(_new_text(req, staged), health_s=health_s)
     ctx.redact.add(config_secrets(staged.current.config))
+    outcome = _apply_result(applied, ctx.redact)
     if outcome.applied:
         return outcome
-    problems = [ctx.redact(p) for p in outcome.problems]
     if outcome.stage in ("validate", "scope"):
         message = "the new config is not valid" if outcome.stage == "validate" else outcome.reason
-        raise CommandError("refused", message, problems=problems, result=outcome)
-    raise CommandError("failed", ctx.redact(outcome.reason), problems=problems, result=outcome)
+        raise CommandError("refused", message, problems=outcome.problems, result=outcome)
+    raise CommandError("failed", outcome.reason, problems=outcome.problems, result=outcome)
 
 
 async def driver_restart(req: DriverRestartRequest, ctx: RemoteContext) -> DriverRestartResult:

@@ -84,7 +84,6 @@ def _service(tmp_path: Path) -> tuple[RemoteCommands, ListSink]:
         staged=agent.staged,
         supervisor=agent.supervisor,
         outbox=agent.outbox,
-        forwarder=agent.forwarder,
         logs=LogRing(10, Redactor()),
         redact=Redactor(),
         status=agent.status.collect,
