@@ -60,7 +60,24 @@ class ConfigApplyRequest(Request):
     def _exactly_one(self) -> ConfigApplyRequest:
         if (self.config is None) == (self.drivers is None):
             raise ValueError("give exactly one of 'config' (YAML text) or 'drivers' (a list)")
+        if self.drivers is not None and _depth(self.drivers) > MAX_DRIVERS_DEPTH:
+            raise ValueError(f"'drivers' nests deeper than {MAX_DRIVERS_DEPTH} levels")
         return self
+
+
+MAX_DRIVERS_DEPTH = 32  # a real driver entry nests a few levels; the YAML reader allows 64
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of lists and mappings, without recursion (the input is untrusted)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 class DriverRestartRequest(Request):

@@ -23,7 +23,6 @@ For every message on it, in this order:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -88,8 +87,10 @@ def _parse_body(payload: bytes) -> dict[str, Any]:
     if not payload.strip():
         return {}
     try:
-        body = json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
+        # orjson: bounded nesting (1024) and invalid UTF-8 both end in JSONDecodeError,
+        # where the stdlib parser would recurse into a RecursionError on "[[[[...".
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
         raise CommandError("malformed", "the request is not JSON") from None
     if not isinstance(body, dict):
         raise CommandError("malformed", "the request must be a JSON object")

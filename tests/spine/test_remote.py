@@ -244,6 +244,13 @@ def test_a_command_on_another_gateways_topic_is_ignored(tmp_path: Path, broker: 
     assert after == before + 1  # only our own ping reached the gateway
 
 
+def _nested(depth: int) -> dict[str, Any]:
+    node: dict[str, Any] = {}
+    for _ in range(depth):
+        node = {"a": node}
+    return node
+
+
 def test_malformed_and_unknown_commands_get_an_error_reply_and_the_gateway_goes_on(
     tmp_path: Path, broker: Mosquitto
 ) -> None:
@@ -263,6 +270,8 @@ def test_malformed_and_unknown_commands_get_an_error_reply_and_the_gateway_goes_
         ("exec", b"id", "unknown_command"),
         ("PING", {}, "unknown_command"),
         ("ping", b"x" * (600 * 1024), "malformed"),
+        ("ping", b"[" * 200_000, "malformed"),
+        ("config.apply", {"drivers": [_nested(40)]}, "malformed"),
     ]
 
     def body(req: Requester, agent: Agent) -> list[dict[str, Any]]:
