@@ -1,0 +1,154 @@
+"""Why the uplink failed, in words a crew can act on, and a one-shot connection test.
+
+aiomqtt reports a refused CONNACK as ``[code:135] Not authorized``, a lost connection as a
+paho reason code, and every socket or TLS failure as a bare ``MqttError`` carrying the
+``OSError`` text. :func:`describe` turns each into one sentence with the code kept at the
+end (``not authorised: the broker refused our credentials (CONNACK 0x87)``) and a kind:
+``credentials`` failures (bad password, not authorised, banned, a client certificate the
+broker rejects, an ACL that refuses our status message) do not heal by retrying, so the
+forwarder backs off longer for them (agent/backoff.py) and says so once (issue 14 item 7).
+
+:func:`check_uplink` is what ``edge-agent provision`` ends with: a real TLS connection
+with our client certificate and a CONNACK, then a clean disconnect. It publishes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from dataclasses import dataclass
+
+import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.reasoncodes import ReasonCode
+
+from agent.config_model import MqttConfig
+from agent.forwarder_publish import NegativeAck, retrieve_disconnect
+from agent.tls import build_tls_context
+
+CREDENTIALS = "credentials"
+NETWORK = "network"
+TLS = "tls"
+BROKER = "broker"
+LOCAL = "local"
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class UplinkFailure:
+    kind: str  # one of the constants above
+    text: str  # one sentence for the log; also the key for "logged once per reason"
+
+    @property
+    def credentials_refused(self) -> bool:
+        return self.kind == CREDENTIALS
+
+
+# CONNACK (MQTT v5 §3.2.2.2) and DISCONNECT (§3.14.2.1) reason codes worth words.
+_CONNACK: dict[int, tuple[str, str]] = {
+    0x84: (BROKER, "the broker does not speak MQTT v5"),
+    0x85: (CREDENTIALS, "the broker refused our client id"),
+    0x86: (CREDENTIALS, "bad user name or password: the broker refused our credentials"),
+    0x87: (CREDENTIALS, "not authorised: the broker refused our credentials"),
+    0x88: (BROKER, "the broker is unavailable"),
+    0x89: (BROKER, "the broker is busy"),
+    0x8A: (CREDENTIALS, "banned: the broker refuses this gateway"),
+    0x8C: (CREDENTIALS, "the broker refused our authentication method"),
+    0x97: (BROKER, "the broker's quota is exceeded"),
+    0x9F: (BROKER, "the broker limits connection rate; too many attempts"),
+}
+_DISCONNECT: dict[int, tuple[str, str]] = {
+    0x87: (CREDENTIALS, "not authorised: the broker disconnected us"),
+    0x8B: (BROKER, "the broker is shutting down"),
+    0x8D: (NETWORK, "keepalive timeout: the broker heard nothing from us"),
+    0x8E: (BROKER, "session taken over: another client connected with our client id"),
+    0x95: (BROKER, "a packet was too large for the broker"),
+    0x97: (BROKER, "the broker's quota is exceeded"),
+}
+# MQTT 3.1.1 CONNACK return codes, as aiomqtt passes them through for v3 brokers.
+_CONNACK_V3 = {4: 0x86, 5: 0x87}
+# Socket and TLS failures by the text aiomqtt keeps of the OSError (lowercase match).
+_TEXTS: tuple[tuple[str, str, str], ...] = (
+    ("certificate verify failed", TLS, "TLS: the broker's certificate is not trusted"),
+    ("hostname mismatch", TLS, "TLS: the broker's certificate names another host"),
+    ("certificate required", CREDENTIALS, "TLS: the broker wants a client certificate"),
+    ("unknown ca", CREDENTIALS, "TLS: the broker does not trust our client certificate"),
+    ("bad certificate", CREDENTIALS, "TLS: the broker rejected our client certificate"),
+    ("certificate expired", CREDENTIALS, "TLS: the broker says our certificate expired"),
+    ("wrong version number", TLS, "TLS: the port does not speak TLS (a plaintext listener?)"),
+    ("connection refused", NETWORK, "nothing listens there (connection refused)"),
+    ("timed out", NETWORK, "no answer (timed out)"),
+    ("name or service not known", NETWORK, "the broker's host name does not resolve"),
+    ("temporary failure in name resolution", NETWORK, "name resolution failed (DNS)"),
+    ("network is unreachable", NETWORK, "no route to the network (network is unreachable)"),
+    ("no route to host", NETWORK, "no route to the broker (no route to host)"),
+    ("connection reset", NETWORK, "the connection was reset"),
+    ("no puback", NETWORK, "the broker stopped answering (no PUBACK in time)"),
+)
+
+
+def _code(rc: object) -> int | None:
+    if isinstance(rc, ReasonCode):
+        return int(rc.value)
+    return rc if isinstance(rc, int) else None
+
+
+def _from_code(exc: aiomqtt.MqttCodeError) -> UplinkFailure | None:
+    code = _code(exc.rc)
+    if code is None:
+        return None
+    if isinstance(exc, MqttConnectError):
+        if not isinstance(exc.rc, ReasonCode):
+            code = _CONNACK_V3.get(code, code)
+        kind, words = _CONNACK.get(code, (BROKER, f"the broker refused us: {exc.rc}"))
+        return UplinkFailure(kind, f"{words} (CONNACK {code:#04x})")
+    if isinstance(exc.rc, ReasonCode):
+        kind, words = _DISCONNECT.get(code, (BROKER, f"the broker disconnected us: {exc.rc}"))
+        return UplinkFailure(kind, f"{words} (DISCONNECT {code:#04x})")
+    return UplinkFailure(NETWORK, "the connection was lost (network, or the broker closed it)")
+
+
+def describe(exc: BaseException) -> UplinkFailure:
+    """One sentence and a kind for any failure the forwarder's connection loop catches."""
+    if isinstance(exc, NegativeAck):
+        return UplinkFailure(
+            CREDENTIALS,
+            f"the broker refused our status message ({exc}): check its ACL for our topics",
+        )
+    if isinstance(exc, sqlite3.Error):
+        return UplinkFailure(LOCAL, f"the outbox failed: {exc}")
+    if isinstance(exc, TimeoutError):
+        return UplinkFailure(NETWORK, "no answer (timed out)")
+    if isinstance(exc, aiomqtt.MqttCodeError) and (found := _from_code(exc)) is not None:
+        return found
+    text = str(exc) or type(exc).__name__
+    low = text.lower()
+    for needle, kind, words in _TEXTS:
+        if needle in low:
+            return UplinkFailure(kind, words)
+    if "connection lost" in low or "unexpected disconnection" in low:
+        return UplinkFailure(NETWORK, "the connection was lost (network, or the broker closed it)")
+    return UplinkFailure(OTHER, text)
+
+
+async def check_uplink(cfg: MqttConfig, *, client_id: str, timeout_s: float = 15.0) -> None:
+    """Connect once with our TLS credentials and disconnect; raises what a connect raises
+    (give it to :func:`describe`), ``TimeoutError`` after ``timeout_s``."""
+    client = aiomqtt.Client(
+        cfg.host,
+        port=cfg.effective_port,
+        identifier=client_id,
+        username=cfg.username,
+        password=cfg.password.get_secret_value() if cfg.password else None,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        keepalive=cfg.keepalive_s,
+        timeout=timeout_s,
+        tls_context=build_tls_context(cfg),
+    )
+    try:
+        async with asyncio.timeout(timeout_s), client:
+            pass
+    finally:
+        with contextlib.suppress(Exception):
+            retrieve_disconnect(client)
