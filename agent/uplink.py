@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
@@ -88,6 +90,78 @@ _TEXTS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+class Lost(aiomqtt.MqttError):
+    """The connection ended: by the broker's DISCONNECT, or under us (with paho's socket
+    error text when it logged one, e.g. a TLS alert the broker sent)."""
+
+    def __init__(self, *, from_broker: bool, reason: object, socket_error: str | None) -> None:
+        super().__init__(socket_error or f"connection lost: {reason}")
+        self.from_broker = from_broker
+        self.reason = reason
+        self.socket_error = socket_error
+
+
+class ConnectionWatch(logging.Filter):
+    """One client's view of how its connection ended.
+
+    A broker that rejects our client certificate under TLS 1.3 does so after the client
+    finished its handshake: paho logs ``failed to receive on socket: ... alert unknown
+    ca`` and reports a disconnection that aiomqtt ignores before CONNACK, so the connect
+    would hang until its timeout and the reason would be lost. As a filter on the logger
+    given to aiomqtt this keeps that text (and drops the raw line: we say it in words);
+    :meth:`attach` fails the pending connect at once with it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.socket_error: str | None = None
+        self.lost: Lost | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if msg.startswith(("failed to receive on socket: ", "failed to send on socket: ")):
+            self.socket_error = msg.split(": ", 1)[1]
+            return False
+        return True
+
+    def attach(self, client: aiomqtt.Client) -> None:
+        paho = client._client
+        previous: Any = paho.on_disconnect
+
+        def on_disconnect(
+            c: Any, userdata: Any, flags: Any, reason: Any, props: Any = None
+        ) -> None:
+            from_broker = bool(getattr(flags, "is_disconnect_packet_from_server", False))
+            self.lost = Lost(from_broker=from_broker, reason=reason, socket_error=self.socket_error)
+            if not client._connected.done():
+                client._connected.set_exception(self.lost)
+            previous(c, userdata, flags, reason, props)
+
+        paho.on_disconnect = on_disconnect
+
+    def explain(self, exc: BaseException) -> BaseException:
+        """What to describe for ``exc``: how the connection ended, when we saw that."""
+        if self.lost is None or isinstance(exc, MqttConnectError | NegativeAck | sqlite3.Error):
+            return exc
+        return self.lost
+
+
+def _from_lost(exc: Lost) -> UplinkFailure:
+    code = _code(exc.reason)
+    if exc.from_broker and code is not None:
+        kind, words = _DISCONNECT.get(code, (BROKER, f"the broker disconnected us: {exc.reason}"))
+        return UplinkFailure(kind, f"{words} (DISCONNECT {code:#04x})")
+    if exc.socket_error:
+        low = exc.socket_error.lower()
+        for needle, kind, words in _TEXTS:
+            if needle in low:
+                return UplinkFailure(kind, words)
+        return UplinkFailure(NETWORK, f"the connection failed: {exc.socket_error}")
+    if code == 0x8D:
+        return UplinkFailure(NETWORK, "keepalive timeout: the broker stopped answering our pings")
+    return UplinkFailure(NETWORK, "the connection was lost (network, or the broker closed it)")
+
+
 def _code(rc: object) -> int | None:
     if isinstance(rc, ReasonCode):
         return int(rc.value)
@@ -118,6 +192,8 @@ def describe(exc: BaseException) -> UplinkFailure:
         )
     if isinstance(exc, sqlite3.Error):
         return UplinkFailure(LOCAL, f"the outbox failed: {exc}")
+    if isinstance(exc, Lost):
+        return _from_lost(exc)
     if isinstance(exc, TimeoutError):
         return UplinkFailure(NETWORK, "no answer (timed out)")
     if isinstance(exc, aiomqtt.MqttCodeError) and (found := _from_code(exc)) is not None:
@@ -135,6 +211,9 @@ def describe(exc: BaseException) -> UplinkFailure:
 async def check_uplink(cfg: MqttConfig, *, client_id: str, timeout_s: float = 15.0) -> None:
     """Connect once with our TLS credentials and disconnect; raises what a connect raises
     (give it to :func:`describe`), ``TimeoutError`` after ``timeout_s``."""
+    watch = ConnectionWatch()
+    logger = logging.getLogger("agent.uplink.check")
+    logger.addFilter(watch)
     client = aiomqtt.Client(
         cfg.host,
         port=cfg.effective_port,
@@ -145,10 +224,15 @@ async def check_uplink(cfg: MqttConfig, *, client_id: str, timeout_s: float = 15
         keepalive=cfg.keepalive_s,
         timeout=timeout_s,
         tls_context=build_tls_context(cfg),
+        logger=logger,
     )
+    watch.attach(client)
     try:
         async with asyncio.timeout(timeout_s), client:
             pass
+    except aiomqtt.MqttError as exc:
+        raise watch.explain(exc) from exc
     finally:
+        logger.removeFilter(watch)
         with contextlib.suppress(Exception):
             retrieve_disconnect(client)
