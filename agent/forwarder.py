@@ -41,6 +41,7 @@ from agent.forwarder_publish import (
 )
 from agent.forwarder_reconnect import pump_until_lost, wait_to_reconnect
 from agent.tls import build_tls_context
+from agent.uplink import ConnectionWatch, UplinkFailure, describe
 from buffer.outbox import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class Forwarder:
         self.connected = asyncio.Event()
         self._tls = build_tls_context(cfg)
         self._uplink_up: bool | None = None
+        self._down_reasons: set[str] = set()  # reasons logged in this outage (bounded)
         self._rejects_since_report = 0
         self._last_reject_report = 0.0
         self._report_ids: deque[str] = deque(maxlen=64)  # our own rejection reports
@@ -147,11 +149,17 @@ class Forwarder:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        schedule = ReconnectSchedule(cap=self._cfg.reconnect_max_s)
+        schedule = ReconnectSchedule(
+            cap=self._cfg.reconnect_max_s, refused_s=self._cfg.refused_backoff_s
+        )
         while not stop.is_set():
             client = self._client()
+            watch = ConnectionWatch()
+            _mqtt_log.addFilter(watch)
+            watch.attach(client)
             self._limits = BrokerLimits(client)
             schedule.attempting()
+            refused = False
             try:
                 async with client:
                     publisher = Publisher(client, window=self._cfg.inflight)
@@ -171,23 +179,40 @@ class Forwarder:
             except (aiomqtt.MqttError, NegativeAck, OSError, sqlite3.Error) as exc:
                 self.connected.clear()
                 self.stats.connect_failures += 1
-                self._transition(up=False, why=exc)
+                failure = describe(watch.explain(exc))
+                refused = failure.credentials_refused
+                self._transition(up=False, failure=failure)
             finally:
+                _mqtt_log.removeFilter(watch)
                 retrieve_disconnect(client)
-            await wait_to_reconnect(schedule, stop, self._outbox, self._alarms_tried)
-
-    def _transition(self, *, up: bool, why: BaseException | None = None) -> None:
-        # Log when the uplink changes state, not every failed attempt while it is down.
-        if self._uplink_up is up:
-            log.debug("uplink still %s: %s", "up" if up else "down", why)
-            return
-        self._uplink_up = up
-        if up:
-            log.info("uplink to %s:%d is up", self._cfg.host, self._cfg.effective_port)
-        else:
-            log.warning(
-                "uplink to %s:%d is down: %s", self._cfg.host, self._cfg.effective_port, why
+            await wait_to_reconnect(
+                schedule, stop, self._outbox, self._alarms_tried, refused=refused
             )
+
+    def _transition(self, *, up: bool, failure: UplinkFailure | None = None) -> None:
+        """Log the uplink going up or down, and each distinct reason it stays down for,
+        once (WARNING); the same reason again only at DEBUG. A crew reads why in words
+        (agent/uplink.py), not ``DisconnectFlags(...)``."""
+        where = f"{self._cfg.host}:{self._cfg.effective_port}"
+        if up:
+            self._down_reasons.clear()
+            if self._uplink_up is not True:
+                log.info("uplink to %s is up", where)
+            self._uplink_up = True
+            return
+        assert failure is not None
+        text = failure.text
+        if failure.credentials_refused:
+            text += f"; retrying every {self._cfg.refused_backoff_s:g} s or so until fixed"
+        if failure.text in self._down_reasons:
+            log.debug("uplink to %s still down: %s", where, text)
+        elif self._uplink_up is False:
+            log.warning("uplink to %s still down, now: %s", where, text)
+        else:
+            log.warning("uplink to %s is down: %s", where, text)
+        if len(self._down_reasons) < 64:  # a changing text (an errno message) stays bounded
+            self._down_reasons.add(failure.text)
+        self._uplink_up = False
 
     async def _say_offline(self, publisher: Publisher) -> None:
         try:

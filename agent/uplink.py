@@ -5,7 +5,7 @@ paho reason code, and every socket or TLS failure as a bare ``MqttError`` carryi
 ``OSError`` text. :func:`describe` turns each into one sentence with the code kept at the
 end (``not authorised: the broker refused our credentials (CONNACK 0x87)``) and a kind:
 ``credentials`` failures (bad password, not authorised, banned, a client certificate the
-broker rejects, an ACL that refuses our status message) do not heal by retrying, so the
+broker rejects) do not heal by retrying, so the
 forwarder backs off longer for them (agent/backoff.py) and says so once (issue 14 item 7).
 
 :func:`check_uplink` is what ``edge-agent provision`` ends with: a real TLS connection
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -72,8 +73,8 @@ _DISCONNECT: dict[int, tuple[str, str]] = {
 _CONNACK_V3 = {4: 0x86, 5: 0x87}
 # Socket and TLS failures by the text aiomqtt keeps of the OSError (lowercase match).
 _TEXTS: tuple[tuple[str, str, str], ...] = (
+    ("mismatch", TLS, "TLS: the broker's certificate names another host (see tls.server_name)"),
     ("certificate verify failed", TLS, "TLS: the broker's certificate is not trusted"),
-    ("hostname mismatch", TLS, "TLS: the broker's certificate names another host"),
     ("certificate required", CREDENTIALS, "TLS: the broker wants a client certificate"),
     ("unknown ca", CREDENTIALS, "TLS: the broker does not trust our client certificate"),
     ("bad certificate", CREDENTIALS, "TLS: the broker rejected our client certificate"),
@@ -146,17 +147,26 @@ class ConnectionWatch(logging.Filter):
         return self.lost
 
 
+def _from_text(text: str) -> UplinkFailure | None:
+    """A socket or TLS failure by its text; TLS ones keep the library's detail."""
+    low = text.lower()
+    for needle, kind, words in _TEXTS:
+        if needle in low:
+            if kind in (TLS, CREDENTIALS):
+                detail = re.sub(r"^\[SSL: [A-Z0-9_]+\] |\s*\(_ssl\.c:\d+\)$", "", text.strip())
+                words = f"{words} ({detail.rstrip('.')})"
+            return UplinkFailure(kind, words)
+    return None
+
+
 def _from_lost(exc: Lost) -> UplinkFailure:
     code = _code(exc.reason)
     if exc.from_broker and code is not None:
         kind, words = _DISCONNECT.get(code, (BROKER, f"the broker disconnected us: {exc.reason}"))
         return UplinkFailure(kind, f"{words} (DISCONNECT {code:#04x})")
     if exc.socket_error:
-        low = exc.socket_error.lower()
-        for needle, kind, words in _TEXTS:
-            if needle in low:
-                return UplinkFailure(kind, words)
-        return UplinkFailure(NETWORK, f"the connection failed: {exc.socket_error}")
+        found = _from_text(exc.socket_error)
+        return found or UplinkFailure(NETWORK, f"the connection failed: {exc.socket_error}")
     if code == 0x8D:
         return UplinkFailure(NETWORK, "keepalive timeout: the broker stopped answering our pings")
     return UplinkFailure(NETWORK, "the connection was lost (network, or the broker closed it)")
@@ -186,8 +196,9 @@ def _from_code(exc: aiomqtt.MqttCodeError) -> UplinkFailure | None:
 def describe(exc: BaseException) -> UplinkFailure:
     """One sentence and a kind for any failure the forwarder's connection loop catches."""
     if isinstance(exc, NegativeAck):
+        # Connected, so not our credentials: the ACL. On the network schedule (issue 19).
         return UplinkFailure(
-            CREDENTIALS,
+            BROKER,
             f"the broker refused our status message ({exc}): check its ACL for our topics",
         )
     if isinstance(exc, sqlite3.Error):
@@ -199,11 +210,9 @@ def describe(exc: BaseException) -> UplinkFailure:
     if isinstance(exc, aiomqtt.MqttCodeError) and (found := _from_code(exc)) is not None:
         return found
     text = str(exc) or type(exc).__name__
-    low = text.lower()
-    for needle, kind, words in _TEXTS:
-        if needle in low:
-            return UplinkFailure(kind, words)
-    if "connection lost" in low or "unexpected disconnection" in low:
+    if (found := _from_text(text)) is not None:
+        return found
+    if "connection lost" in text.lower() or "unexpected disconnection" in text.lower():
         return UplinkFailure(NETWORK, "the connection was lost (network, or the broker closed it)")
     return UplinkFailure(OTHER, text)
 
