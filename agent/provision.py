@@ -205,7 +205,13 @@ def render_config(req: Request, existing: bytes | None) -> bytes:
     """The config text: ``existing`` with the provisioned keys set (unchanged if equal)."""
     doc: dict[str, Any] = {}
     if existing is not None:
-        loaded = yaml.safe_load(existing.decode(errors="replace"))
+        try:
+            loaded = yaml.safe_load(existing.decode(errors="replace"))
+        except yaml.YAMLError as exc:
+            raise ProvisionError(
+                f"the existing {req.config_path} is not valid YAML ({exc}); fix it or move "
+                "it aside, then run provision again"
+            ) from None
         if isinstance(loaded, dict):
             doc = dict(loaded)
     before = yaml.safe_dump(doc, sort_keys=False) if doc else None

@@ -37,8 +37,15 @@ def register(sub: Any) -> None:
     p.add_argument("--ca", required=True, type=Path, help="CA that signed the broker's cert")
     p.add_argument("--cert", required=True, type=Path, help="this gateway's certificate")
     p.add_argument("--key", required=True, type=Path, help="its private key (no passphrase)")
-    p.add_argument("--config-dir", type=Path, default=Path("/etc/edge-agent"))
-    p.add_argument("--state-dir", type=Path, default=Path("/var/lib/edge-agent"))
+    p.add_argument(
+        "--config-dir", type=Path, default=Path("/etc/edge-agent"), help="default /etc/edge-agent"
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path("/var/lib/edge-agent"),
+        help="outbox and driver state (default /var/lib/edge-agent)",
+    )
     p.add_argument("--server-name", help="name on the broker's certificate, if not HOST")
     p.add_argument(
         "--no-connect",
@@ -150,13 +157,15 @@ def _provision(args: argparse.Namespace) -> int:
 
     try:
         req = _request(args)
+        _say(f"gateway {req.gateway_id} (site {req.site}), broker mqtts://{req.host}:{req.port}")
         _check_inputs(req)
     except (ProvisionError, CredentialError) as exc:
         return _refuse(str(exc))
-    _say(f"gateway {req.gateway_id} (site {req.site}), broker mqtts://{req.host}:{req.port}")
     owners = Owners.resolve()
     try:
         outcome = lay_down(req, owners)
+    except ProvisionError as exc:
+        return _refuse(str(exc))
     except OSError as exc:
         print(f"provision: cannot install: {exc}", file=sys.stderr)
         return EXIT_FAILURE

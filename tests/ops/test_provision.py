@@ -195,3 +195,14 @@ def test_as_root_with_the_service_user_the_owners_are_set(pki: Path, tmp_path: P
     assert (cfg.st_uid, cfg.st_gid, stat.S_IMODE(cfg.st_mode)) == (0, svc_gid, 0o640)
     again = lay_down(req, Owners(0, svc_uid, svc_gid))
     assert not again.changed
+
+
+def test_a_broken_existing_config_is_refused_not_overwritten(pki: Path, tmp_path: Path) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "config.yaml").write_text("gateway: [unclosed\n")
+    proc = provision(pki, etc, "--no-connect")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "config.yaml is not valid YAML" in proc.stderr
+    assert (etc / "config.yaml").read_text() == "gateway: [unclosed\n"
+    assert not (etc / "tls").exists()
