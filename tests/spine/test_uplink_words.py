@@ -13,8 +13,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
-from agent.uplink import describe
+from agent.forwarder_publish import NegativeAck
+from agent.uplink import Lost, describe
 from tests.broker import Mosquitto, free_port
 from tests.spine.agentproc import AgentProcess, synthetic, wait_for, write_config
 
@@ -111,6 +115,61 @@ def test_a_broker_that_is_gone_is_said_once_and_retried_on_the_short_schedule(
     ],
 )
 def test_failures_are_described_in_words(exc: BaseException, kind: str, text: str) -> None:
+    failure = describe(exc)
+    assert failure.kind == kind
+    assert text in failure.text
+
+
+def _connack(name: str) -> ReasonCode:
+    return ReasonCode(PacketTypes.CONNACK, name)
+
+
+def _disconnect(name: str) -> ReasonCode:
+    return ReasonCode(PacketTypes.DISCONNECT, name)
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "text"),
+    [
+        (
+            MqttConnectError(_connack("Not authorized")),
+            "credentials",
+            "not authorised: the broker refused our credentials (CONNACK 0x87)",
+        ),
+        (
+            MqttConnectError(_connack("Bad user name or password")),
+            "credentials",
+            "bad user name or password: the broker refused our credentials (CONNACK 0x86)",
+        ),
+        (MqttConnectError(5), "credentials", "(CONNACK 0x87)"),  # an MQTT 3.1.1 broker
+        (MqttConnectError(_connack("Server busy")), "broker", "the broker is busy (CONNACK 0x89)"),
+        (
+            Lost(from_broker=True, reason=_disconnect("Session taken over"), socket_error=None),
+            "broker",
+            "session taken over: another client connected with our client id (DISCONNECT 0x8e)",
+        ),
+        (
+            Lost(from_broker=False, reason=_disconnect("Unspecified error"), socket_error=None),
+            "network",
+            "the connection was lost (network, or the broker closed it)",
+        ),
+        (
+            Lost(
+                from_broker=False,
+                reason=_disconnect("Unspecified error"),
+                socket_error="[SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 alert unknown ca (_ssl.c:2580)",
+            ),
+            "credentials",
+            "TLS: the broker does not trust our client certificate (tlsv1 alert unknown ca)",
+        ),
+        (
+            NegativeAck(ReasonCode(PacketTypes.PUBACK, "Not authorized")),
+            "broker",
+            "the broker refused our status message (PUBACK 0x87",
+        ),
+    ],
+)
+def test_protocol_codes_are_described_in_words(exc: BaseException, kind: str, text: str) -> None:
     failure = describe(exc)
     assert failure.kind == kind
     assert text in failure.text
