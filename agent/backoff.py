@@ -17,6 +17,13 @@ after an outage"):
   ``alarm_gap_s``, so a burst of alarms during a long outage cannot hammer the broker.
 * The backoff restarts only after a connection that held ``stable_after_s``: a broker
   that accepts and then drops us at once must not be retried at the base delay forever.
+* A broker that refused our credentials (bad password, not authorised, a client
+  certificate it does not trust) will refuse them again until someone fixes them: those
+  waits are drawn from ``[refused_s, 2 * refused_s]`` (``mqtt.refused_backoff_s``, 60 s by
+  default), not the short network schedule, and a waiting alarm does not cut them short
+  (no alarm gets through credentials the broker refuses): a fleet with a revoked
+  certificate makes at most one attempt a minute per gateway (issue 14 item 7, issue 16
+  item 4) instead of filling the broker's log with "not authorised" every few seconds.
 
 Time and randomness are injected so tests check the schedule without waiting.
 """
@@ -45,6 +52,7 @@ class ReconnectSchedule:
         *,
         cap: float,
         base: float = 0.5,
+        refused_s: float = 60.0,
         stable_after_s: float = 30.0,
         alarm_gap_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
@@ -52,6 +60,7 @@ class ReconnectSchedule:
     ) -> None:
         self.cap = cap
         self.base = base
+        self.refused_s = refused_s
         self.stable_after_s = stable_after_s
         self.alarm_gap_s = alarm_gap_s
         self._clock = clock
@@ -66,7 +75,11 @@ class ReconnectSchedule:
     def connected(self) -> None:
         self._up_since = self._clock()
 
-    def next_delay(self) -> float:
+    def next_delay(self, *, refused: bool = False) -> float:
+        """The wait before the next attempt; ``refused``: the broker refused our credentials."""
+        if refused:
+            self._up_since = None
+            return self._rng.uniform(self.refused_s, 2 * self.refused_s)
         if self._up_since is not None and self._clock() - self._up_since >= self.stable_after_s:
             self.attempt = 0
         self._up_since = None

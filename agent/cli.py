@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.commands.simulate",
     "agent.commands.console",
     "agent.commands.diag",
+    "agent.commands.provision",
     *command_modules(),
 )
 

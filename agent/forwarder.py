@@ -42,6 +42,7 @@ from agent.forwarder_publish import (
 from agent.forwarder_reconnect import pump_and_listen, pump_until_lost, wait_to_reconnect
 from agent.inbound import Inbound
 from agent.tls import build_tls_context
+from agent.uplink import ConnectionWatch, UplinkFailure, UplinkLog, describe
 from buffer.outbox import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -69,16 +70,6 @@ class ForwarderStats:
     connect_failures: int = 0
     transient_refusals: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
-
-
-def describe_failure(exc: BaseException | None) -> str | None:
-    """A connection failure in words for a crew (the exception text alone may be empty)."""
-    if exc is None:
-        return None
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, OSError) and exc.strerror:
-        text = exc.strerror
-    return text if type(exc).__name__ in text else f"{text} ({type(exc).__name__})"
 
 
 def config_fingerprint(config: BaseModel) -> str:
@@ -122,10 +113,10 @@ class Forwarder:
         self.stats = ForwarderStats()
         self.connected = asyncio.Event()
         self._tls = build_tls_context(cfg)
-        self._uplink_up: bool | None = None
-        # For the live status (agent/status.py): why the uplink is down, in words.
-        self.uplink_reason: str | None = None
-        self.uplink_since: float | None = None
+        # Up/down in words, logged on transitions (agent/uplink.py).
+        self.uplink = UplinkLog(
+            f"{cfg.host}:{cfg.effective_port}", refused_backoff_s=cfg.refused_backoff_s
+        )
         self._rejects_since_report = 0
         self._last_reject_report = 0.0
         self._report_ids: deque[str] = deque(maxlen=64)  # our own rejection reports
@@ -164,11 +155,17 @@ class Forwarder:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        schedule = ReconnectSchedule(cap=self._cfg.reconnect_max_s)
+        schedule = ReconnectSchedule(
+            cap=self._cfg.reconnect_max_s, refused_s=self._cfg.refused_backoff_s
+        )
         while not stop.is_set():
             client = self._client()
+            watch = ConnectionWatch()
+            _mqtt_log.addFilter(watch)
+            watch.attach(client)
             self._limits = BrokerLimits(client)
             schedule.attempting()
+            refused = False
             try:
                 async with client:
                     publisher = Publisher(client, window=self._cfg.inflight)
@@ -193,31 +190,30 @@ class Forwarder:
             except (aiomqtt.MqttError, NegativeAck, OSError, sqlite3.Error) as exc:
                 self.connected.clear()
                 self.stats.connect_failures += 1
-                self._transition(up=False, why=exc)
+                failure = describe(watch.explain(exc))
+                refused = failure.credentials_refused
+                self._transition(up=False, failure=failure)
             finally:
+                _mqtt_log.removeFilter(watch)
                 retrieve_disconnect(client)
-            await wait_to_reconnect(schedule, stop, self._outbox, self._alarms_tried)
-
-    def _transition(self, *, up: bool, why: BaseException | None = None) -> None:
-        # Log when the uplink changes state, not every failed attempt while it is down.
-        if self._uplink_up is up:
-            log.debug("uplink still %s: %s", "up" if up else "down", why)
-            return
-        self._uplink_up = up
-        self.uplink_reason = None if up else describe_failure(why)
-        self.uplink_since = time.time()
-        if up:
-            log.info("uplink to %s:%d is up", self._cfg.host, self._cfg.effective_port)
-        else:
-            log.warning(
-                "uplink to %s:%d is down: %s", self._cfg.host, self._cfg.effective_port, why
+            await wait_to_reconnect(
+                schedule, stop, self._outbox, self._alarms_tried, refused=refused
             )
+
+    def _transition(self, *, up: bool, failure: UplinkFailure | None = None) -> None:
+        self.uplink.transition(up=up, failure=failure)
 
     @property
     def uplink_state(self) -> Literal["connecting", "up", "down"]:
-        if self._uplink_up is None:
-            return "connecting"
-        return "up" if self._uplink_up else "down"
+        return self.uplink.state
+
+    @property
+    def uplink_reason(self) -> str | None:
+        return self.uplink.reason
+
+    @property
+    def uplink_since(self) -> float | None:
+        return self.uplink.since
 
     async def _say_offline(self, publisher: Publisher) -> None:
         try:

@@ -85,7 +85,8 @@ class Publisher:
             # goes through this class, so it would only look up (and miss) each mid.
 
         def on_disconnect(*args: Any) -> None:
-            self.lost = aiomqtt.MqttError(f"connection lost: {args[2] if len(args) > 2 else ''}")
+            # (client, userdata, flags, reason, properties): the reason, not the flags.
+            self.lost = aiomqtt.MqttError(f"connection lost: {args[3] if len(args) > 3 else ''}")
             self.progress.set()
             aiomqtt_on_disconnect(*args)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Coroutine
 from typing import Any
@@ -24,6 +25,8 @@ from agent.inbound import Inbound, InboundMessage
 from buffer.outbox import Outbox
 
 _ALARMS_TRIED_MAX = 4096
+
+log = logging.getLogger("agent.forwarder")
 
 
 async def pump_until_lost(client: aiomqtt.Client, pump_coro: Coroutine[Any, Any, None]) -> None:
@@ -48,13 +51,23 @@ async def pump_until_lost(client: aiomqtt.Client, pump_coro: Coroutine[Any, Any,
 
 
 async def wait_to_reconnect(
-    schedule: ReconnectSchedule, stop: asyncio.Event, outbox: Outbox, tried: set[int]
+    schedule: ReconnectSchedule,
+    stop: asyncio.Event,
+    outbox: Outbox,
+    tried: set[int],
+    *,
+    refused: bool = False,
 ) -> None:
-    """Sleep the drawn delay, cut short by ``stop`` or by an alarm waiting to go."""
+    """Sleep the drawn delay, cut short by ``stop`` or (unless our credentials were
+    refused, which no retry fixes sooner) by an alarm waiting to go."""
+    delay = schedule.next_delay(refused=refused)
+    log.debug(
+        "next connection attempt in %.1f s%s", delay, " (credentials refused)" if refused else ""
+    )
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(schedule.next_delay()):
+        async with asyncio.timeout(delay):
             while not stop.is_set():
-                if await alarm_waiting(outbox, tried):
+                if not refused and await alarm_waiting(outbox, tried):
                     # At once, but at most one attempt per alarm_gap_s.
                     await asyncio.sleep(schedule.alarm_gap_left())
                     return

@@ -1,21 +1,30 @@
-"""Plain log lines for stdout/journald; journald adds its own timestamps."""
+"""Log lines for stdout/journald, stamped in UTC like the events (``...T01:02:03.456Z``).
+
+One time zone everywhere (issue 14 item 7): an event's ``time`` is RFC 3339 UTC, so are
+our log lines, under journald too; a crew comparing the two never converts.
+``journalctl -o cat -u edge-agent`` shows our lines without journald's local-time prefix.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
+import time
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class UtcFormatter(logging.Formatter):
+    """``2026-12-02T01:02:03.456Z``: ISO 8601, milliseconds, Z for UTC."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return f"{stamp}.{int(record.msecs):03d}Z"
 
 
 def setup_logging(level: str = "INFO") -> None:
-    under_journald = bool(os.environ.get("JOURNAL_STREAM"))
-    fmt = (
-        "%(levelname)s %(name)s: %(message)s"
-        if under_journald
-        else ("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter(fmt))
+    handler.setFormatter(UtcFormatter(FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -203,7 +203,7 @@ class Supervisor:
             try:
                 driver = self._factory(cfg)
                 self.drivers[cfg.name] = driver
-                log.info("driver %s (%s) starting", cfg.name, getattr(cfg, "kind", "?"))
+                self._log_start(cfg, h)
                 await driver.run(_DriverSink(self._sink, self._source(cfg.name), mark_working))
                 error = "run() returned"
             except asyncio.CancelledError:
@@ -232,6 +232,17 @@ class Supervisor:
             attempt += 1
             await asyncio.sleep(delay)
 
+    @staticmethod
+    def _log_start(cfg: DriverConfigBase, h: DriverHealth) -> None:
+        kind = getattr(cfg, "kind", "?")
+        if h.last_error is None:
+            log.info("driver %s (%s) starting", cfg.name, kind)
+        else:  # the reason again, so the restart line alone says why (issue 14 item 7)
+            log.info(
+                "driver %s (%s) restarting (restart %d) after: %s",
+                cfg.name, kind, h.restarts, h.last_error,
+            )  # fmt: skip
+
     async def _watch_recovery(self, h: DriverHealth, recovered: asyncio.Event) -> None:
         """A driver counts as running once it emits an event or survives a while."""
         try:
@@ -242,6 +253,7 @@ class Supervisor:
         if h.state == "running":
             return
         previous, h.state = h.state, "running"
+        h.last_error = None  # a recovered driver's health no longer carries the old error
         if previous == "failing":
             log.info("driver %s recovered after %d restarts", h.name, h.restarts)
             await self._publish_health(h, Severity.INFO)

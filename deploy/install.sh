@@ -260,10 +260,25 @@ activate() {
   fi
 }
 
+# What this run may change, as one digest: compared before and after, it lets the last line
+# say whether anything changed (Ansible's changed_when reads it: deploy/ansible/). The state
+# dir's contents and config.yaml/tls are the agent's and provisioning's, not ours.
+footprint() {
+  {
+    local f
+    for f in "$root/etc/passwd" "$root/etc/group" "$root/etc/shadow" "$root/etc/gshadow" \
+      "$etc" "$etc/tls" "$etc/config.yaml.example" "$state" "$unit"; do
+      if [[ -e "$f" ]]; then stat -c '%n %a %u %g %s %Y' "$f"; fi
+    done
+    if [[ -d "$prefix" ]]; then find "$prefix" -printf '%p %m %U %G %s %T@ %l\n'; fi
+  } 2>/dev/null | LC_ALL=C sort | sha256sum
+}
+
 if [[ $action != install ]]; then
   remove
   exit 0
 fi
+before="$(footprint)"
 choose_payload
 ensure_python
 ensure_user
@@ -271,4 +286,4 @@ install_share
 install_venv
 install_dirs
 activate
-say "done"
+if [[ "$(footprint)" == "$before" ]]; then say "done (nothing changed)"; else say "done (changed)"; fi

@@ -87,6 +87,9 @@ def _run(args: argparse.Namespace) -> int:
     if loaded is None:
         return EXIT_USAGE
     setup_logging(loaded.config.log_level)
+    from vision.native_log import capture_native_output
+
+    capture_native_output()  # OpenCV/FFmpeg write to fd 2: into our log format instead
     return asyncio.run(run_agent(loaded))
 
 

@@ -24,9 +24,10 @@ import pytest
 
 from agent.config import ConfigError, parse_config
 from tests.broker import Mosquitto, Subscriber
+from tests.pki import make_pki, openssl, tls_broker
 from tests.reliability.figures import record
 from tests.spine.agentproc import AgentProcess, synthetic, write_config
-from tests.spine.test_tls import make_pki, openssl, tls_broker, tls_mqtt
+from tests.spine.test_tls import tls_mqtt
 
 # MQTT 3.1.1 CONNECT, clean session, keepalive 60, client id gw-0001.
 CONNECT = b"\x10\x13\x00\x04MQTT\x04\x02\x00\x3c\x00\x07gw-0001"

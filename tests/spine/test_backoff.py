@@ -80,3 +80,16 @@ def test_first_retry_after_a_60_s_outage_is_bounded_by_the_cap() -> None:
         waits.append(t - 60.0)
     assert max(waits) <= 10.0
     assert sum(waits) / len(waits) < 5.0
+
+
+def test_refused_credentials_wait_longer_than_any_network_retry() -> None:
+    """Issue 14 item 7, issue 16 item 4: drawn from [refused_s, 2 * refused_s] (at most one
+    attempt a minute at the default), above the network cap, and the network schedule is
+    not advanced by them."""
+    schedule = ReconnectSchedule(cap=10.0, refused_s=60.0, clock=Clock(), rng=random.Random(3))
+    refused = [schedule.next_delay(refused=True) for _ in range(500)]
+    assert all(60.0 <= d <= 120.0 for d in refused)
+    assert min(refused) > 10.0  # longer than the longest network wait
+    assert schedule.attempt == 0
+    top = ReconnectSchedule(cap=10.0, refused_s=60.0, clock=Clock(), rng=Top())
+    assert top.next_delay() == 0.5  # a network error after refusals starts at the base

@@ -282,7 +282,7 @@ def test_every_example_config_passes(
         "/var/lib/edge-agent", str(tmp_path / "var")
     )
     (tmp_path / "etc" / "tls").mkdir(parents=True)
-    for name in ("ca.crt", "gw-0001.crt", "gw-0001.key"):
+    for name in ("ca.crt", "client.crt", "client.key"):  # as provision installs them
         (tmp_path / "etc" / "tls" / name).write_text("x")
         os.chmod(tmp_path / "etc" / "tls" / name, 0o600)
     deploy = tmp_path / "deploy.yaml"

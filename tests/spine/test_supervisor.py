@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import subprocess
 import sys
 from typing import Literal
+
+import pytest
 
 from agent.config import HealthConfig
 from agent.driver import DriverConfigBase, DriverError, EventSink
@@ -119,3 +122,40 @@ def test_modbus_only_gateway_never_imports_opencv_or_onnxruntime(tmp_path) -> No
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_restart_line_repeats_the_reason_and_recovery_drops_the_old_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 14 item 7: the restart line says why; the recovered health event is clean."""
+
+    async def go() -> tuple[ListSink, Supervisor]:
+        sink = ListSink()
+        sup = Supervisor(
+            [FakeConfig(name="flaky2", fail_times=2)],
+            lambda cfg: FakeDriver(cfg),  # type: ignore[arg-type]
+            sink,
+            gateway_id="gw-t",
+            health=HealthConfig(restart_base_s=0.02, restart_max_s=0.05, healthy_after_s=5),
+        )
+        task = asyncio.create_task(sup.run())
+        async with asyncio.timeout(30):
+            while not [e for e in sink.of_type("gateway.health") if e.data["state"] == "running"]:
+                await asyncio.sleep(0.01)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return sink, sup
+
+    with caplog.at_level(logging.INFO, logger="agent.supervisor"):
+        sink, sup = asyncio.run(go())
+    lines = [r.getMessage() for r in caplog.records if r.name == "agent.supervisor"]
+    assert "driver flaky2 (fake) starting" in lines
+    assert (
+        "driver flaky2 (fake) restarting (restart 1) after: port /dev/ttyFAKE missing (attempt 1)"
+        in lines
+    )
+    health = [e.data for e in sink.of_type("gateway.health")]
+    assert health[0]["state"] == "failing" and "ttyFAKE" in health[0]["error"]
+    assert health[-1]["state"] == "running" and health[-1]["error"] is None
+    assert sup.health["flaky2"].last_error is None
