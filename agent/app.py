@@ -19,7 +19,7 @@ from agent.config import LoadedConfig
 from agent.config_checks import startup_problems
 from agent.driver import Driver, DriverConfigBase, DriverContext
 from agent.forwarder import Forwarder, config_fingerprint
-from agent.gateway_health import HealthSource, Probes
+from agent.gateway_health import GatewayHealthConfig, HealthSource, Probes
 from agent.kinds import KINDS, Kind
 from agent.registry import create_driver
 from agent.status import StatusWriter, device_board, publish_status, status_path
@@ -84,20 +84,21 @@ class Agent:
         self.status_writer = StatusWriter(status_path(self.state_dir))
         self.health_source = self._health_source()
 
-    def _health_source(self) -> HealthSource | None:
+    def _health_source(self) -> HealthSource:
         cfg = self.loaded.config
-        if cfg.health is None:
-            return None
+        # Without a ``health:`` section the readings still feed the live status, quietly.
+        settings = cfg.health or GatewayHealthConfig()
         source = HealthSource(
-            cfg.health,
+            settings,
             Probes(
-                root=cfg.health.sysfs_root,
+                root=settings.sysfs_root,
                 disk_path=cfg.buffer.path.parent,
                 cert_path=cfg.mqtt.tls.cert if cfg.mqtt.tls else None,
                 clock_synced=clock_is_synchronised,
             ),
             emit=self.sink.emit,
             source=f"/edge/{self.gateway_id}/health",
+            quiet=cfg.health is None,
         )
         self.status.health = lambda: source.latest
         return source
@@ -117,9 +118,7 @@ class Agent:
         status = asyncio.create_task(
             publish_status(self.status.collect, self.status_writer), name="status"
         )
-        health = None
-        if self.health_source is not None:
-            health = asyncio.create_task(self.health_source.run(), name="gateway-health")
+        health = asyncio.create_task(self.health_source.run(), name="gateway-health")
         systemd.notify(f"READY=1\nSTATUS=running {len(self.supervisor.health)} drivers")
         log.info(
             "edge-agent %s running as %s with %d drivers",
@@ -140,10 +139,9 @@ class Agent:
         log.info("stopping")
         # First: the status's last word (running: false) needs the outbox still open.
         for side in (status, health):
-            if side is not None:
-                side.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await side
+            side.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await side
         await self._shutdown(drivers, forwarder, forwarder_stop, watchdog, stopper)
         return code
 
