@@ -22,7 +22,7 @@ from agent.config import LoadedConfig
 from agent.config_checks import startup_problems
 from agent.driver import Driver, DriverConfigBase, DriverContext, EventSink
 from agent.forwarder import Forwarder, config_fingerprint
-from agent.gateway_health import HealthSource, Probes
+from agent.gateway_health import GatewayHealthConfig, HealthSource, Probes
 from agent.inbound import Inbound
 from agent.kinds import KINDS, Kind
 from agent.registry import create_driver
@@ -125,20 +125,21 @@ class Agent:
         RemoteCommands(ctx, self.sink).register(self.inbound)
         return ring
 
-    def _health_source(self) -> HealthSource | None:
+    def _health_source(self) -> HealthSource:
         cfg = self.loaded.config
-        if cfg.health is None:
-            return None
+        # Without a ``health:`` section the readings still feed the live status, quietly.
+        settings = cfg.health or GatewayHealthConfig()
         source = HealthSource(
-            cfg.health,
+            settings,
             Probes(
-                root=cfg.health.sysfs_root,
+                root=settings.sysfs_root,
                 disk_path=cfg.buffer.path.parent,
                 cert_path=cfg.mqtt.tls.cert if cfg.mqtt.tls else None,
                 clock_synced=clock_is_synchronised,
             ),
             emit=self.sink.emit,
             source=f"/edge/{self.gateway_id}/health",
+            quiet=cfg.health is None,
         )
         self.status.health = lambda: source.latest
         return source
@@ -168,9 +169,7 @@ class Agent:
         status = asyncio.create_task(
             publish_status(self.status.collect, self.status_writer), name="status"
         )
-        health = None
-        if self.health_source is not None:
-            health = asyncio.create_task(self.health_source.run(), name="gateway-health")
+        health = asyncio.create_task(self.health_source.run(), name="gateway-health")
         systemd.notify(f"READY=1\nSTATUS=running {len(self.supervisor.health)} drivers")
         log.info(
             "edge-agent %s running as %s with %d drivers",

@@ -84,6 +84,9 @@ def judge_live(
     if entry is None:
         error = drv.last_error if drv is not None else "driver not running"
         return finding("fail", f"not reported by the agent ({error})", fix=rule.fix)
+    if drv is not None and drv.state == "failing" and entry.state != "online":
+        why = f"driver failing: {drv.last_error or 'no error recorded'} ({drv.restarts} restarts)"
+        return finding("fail", why, fix=rule.fix, measured={"restarts": drv.restarts})
     age = StatusSnapshot.age_s(entry.last_seen, now)
     measured: dict[str, Any] = {"state": entry.state, "last_seen_age_s": age, **entry.details}
     seen = "never answered" if age is None else f"last answered {age:.0f} s ago"

@@ -100,8 +100,9 @@ def measure(probes: Probes) -> HealthReadings:
         throttled_raw=throttled.raw if throttled else None,
         under_voltage_now=throttled.under_voltage_now if throttled else None,
         throttled_now=throttled.throttled_now if throttled else None,
-        memory_used_fraction=round(memory.used_fraction, 3) if memory else None,
-        disk_free_bytes=disk.free if disk else None,
+        # Coarse on purpose: the live status is rewritten only when a reading changes.
+        memory_used_fraction=round(memory.used_fraction, 2) if memory else None,
+        disk_free_bytes=disk.free >> 20 << 20 if disk else None,
         disk_free_fraction=round(disk.free / disk.total, 4) if disk and disk.total else None,
         clock_synchronised=probes.clock_synced(),
         cert_expires_in_days=(
@@ -171,6 +172,8 @@ class HealthSource:
     emit: Callable[[Event], Awaitable[None]]
     source: str
     monotonic: Callable[[], float] = time.monotonic
+    # Quiet: measure for the live status only, no events (no ``health:`` section).
+    quiet: bool = False
     latest: HealthReadings | None = None
     active: dict[str, bool] = field(default_factory=dict)
     _last_telemetry: float | None = None
@@ -179,6 +182,8 @@ class HealthSource:
         """One round: measure, emit transitions (and telemetry when due); what it emitted."""
         readings = await asyncio.to_thread(measure, self.probes)
         self.latest = readings
+        if self.quiet:
+            return []
         events = [self._alarm(c) for c in self._transitions(readings)]
         now = self.monotonic()
         if (

@@ -5,7 +5,8 @@ live status, agent/status.py); the uplink; every enabled driver through its kind
 hook (agent/kinds.py); the outbox; the clock, disk and host. A config that does not
 parse stops the gateway checks but not the host ones. Each kind's hook is bounded by a
 deadline, so one hung device cannot hang the command. Exit 0 only when nothing failed
-(warnings and skips do not fail); 2 when the config file cannot be read at all.
+(warnings and skips do not fail), else 1; an unreadable config is a failed check like
+any other, so the crew still gets the host's figures.
 """
 
 from __future__ import annotations

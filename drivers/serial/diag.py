@@ -22,7 +22,7 @@ from drivers.serial.errors import PortUnavailableError
 from drivers.serial.port import SerialPort
 
 CHECK = "serial.port"
-FIX_MISSING = "plug the adapter in; list ports with edge-agent serial ports and use its by-id path"
+FIX_MISSING = "plug the adapter in; list ports with edge-agent serial scan and use its by-id path"
 FIX_OPEN = "stop whatever holds the port; the service user needs the dialout group"
 FIX_SILENT = "check the device is powered and paired, and its cable"
 STALE_AFTER_S = 600.0

@@ -11,7 +11,7 @@ from agent.cli import main
 from agent.diag_checks import broker_fix, host_checks
 from agent.diagnosis import LiveRule, judge_live
 from agent.gateway_health import Probes, measure
-from agent.status import DeviceStatus, StatusSnapshot
+from agent.status import DeviceStatus, DriverStatus, StatusSnapshot
 
 FIRMWARE = "sys/devices/platform/soc/soc:firmware/get_throttled"
 
@@ -76,11 +76,15 @@ def test_live_judgement_offline_stale_unknown() -> None:
             DeviceStatus(driver="d", device="b", state="offline", reason="no reply"),
             DeviceStatus(driver="d", device="c", state="online", last_seen=100.0),
             DeviceStatus(driver="d", device="e", state="unknown", reason="not polled yet"),
+            DeviceStatus(driver="bus", device="g", state="unknown", reason="not polled yet"),
         ],
+        drivers=[DriverStatus(name="bus", state="failing", last_error="cannot open 10.0.0.9:502")],
     )
     rule = LiveRule("x.device", "t", "fix it", stale_after_s=120)
     got = {dev: judge_live(snap, "d", dev, rule, now).status for dev in "abcef"}
     assert got == {"a": "pass", "b": "fail", "c": "fail", "e": "warn", "f": "fail"}
+    failing = judge_live(snap, "bus", "g", rule, now)
+    assert failing.failed and "cannot open 10.0.0.9:502" in failing.value
 
 
 def test_unreadable_config_fails_config_and_still_checks_the_host(
