@@ -21,6 +21,7 @@ from agent.driver import Driver, DriverConfigBase, DriverContext
 from agent.forwarder import Forwarder, config_fingerprint
 from agent.inbound import Inbound
 from agent.kinds import KINDS, Kind
+from agent.looplag import LoopLag
 from agent.registry import create_driver
 from agent.supervisor import Supervisor, Watchdog
 from buffer.outbox import Outbox, OutboxSink
@@ -54,6 +55,7 @@ class Agent:
         # What the platform sends us (receipts, commands) is routed here; the
         # components that handle it register their routes before run().
         self.inbound = Inbound(self.gateway_id)
+        self.loop_lag = LoopLag()
         self.forwarder = Forwarder(
             cfg.mqtt,
             gateway_id=self.gateway_id,
@@ -87,7 +89,7 @@ class Agent:
         forwarder_stop = asyncio.Event()
         forwarder = asyncio.create_task(self.forwarder.run(forwarder_stop), name="forwarder")
         drivers = asyncio.create_task(self.supervisor.run(), name="supervisor")
-        watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        watchdog = asyncio.create_task(self._background(), name="watchdog")
         systemd.notify(f"READY=1\nSTATUS=running {len(self.supervisor.health)} drivers")
         log.info(
             "edge-agent %s running as %s with %d drivers",
@@ -137,6 +139,11 @@ class Agent:
         if not await self.outbox.close(timeout=STOP_BUDGET_S / 2):
             log.error("outbox did not close in time; exiting without its final checkpoint")
         self.context.shared.close_all()
+        log.info("%s", self.loop_lag.summary())
+
+    async def _background(self) -> None:
+        """The systemd watchdog and the loop-lag monitor (agent/looplag.py)."""
+        await asyncio.gather(self._watchdog(), self.loop_lag.run())
 
     async def _watchdog(self) -> None:
         interval = systemd.watchdog_interval_s()

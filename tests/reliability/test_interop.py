@@ -115,7 +115,7 @@ def test_no_loss_across_kills_and_a_broker_restart_on_ejabberd(
             ns = {(e["priority"], e["data"]["n"]) for e in _events(subs)}
             return len(ns) >= ALARMS + EVENTS
 
-        assert subs[-1].wait(done, float(os.environ.get('INTEROP_WAIT_S', 180))), _missing(subs)
+        assert subs[-1].wait(done, float(os.environ.get("INTEROP_WAIT_S", 180))), _missing(subs)
 
         def online(s: Subscriber) -> bool:
             births = s.on_topic("/status")
