@@ -43,7 +43,7 @@ from tests.broker import Mosquitto
 from tests.reliability.figures import record
 from tests.spine.agentproc import AgentProcess, synthetic, wait_for, write_config
 
-pytestmark = pytest.mark.campaign
+pytestmark = [pytest.mark.campaign, pytest.mark.timeout(1200)]
 
 GATEWAYS = int(os.environ.get("FLEET_GATEWAYS", 50))
 # Per gateway: alarms (2/s) and events (20/s) for the steady phase, "late" events

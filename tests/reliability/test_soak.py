@@ -33,13 +33,13 @@ from tests.broker import Mosquitto, Subscriber, free_port, wait_port
 from tests.reliability.figures import record
 from tests.spine.agentproc import AgentProcess, synthetic, wait_for, write_config
 
-pytestmark = pytest.mark.campaign
 
 SOAK_S = float(os.environ.get("SOAK_S", 600))
 WARMUP_S = min(120.0, SOAK_S / 5)
 QUIET_S = min(90.0, SOAK_S / 5)
 CYCLE_S, FAULT_S = 45.0, 12.0
 SPEED = 20
+pytestmark = [pytest.mark.campaign, pytest.mark.timeout(SOAK_S + 420)]
 
 
 def _proc_figures(pid: int) -> dict[str, int]:
