@@ -33,7 +33,6 @@ from tests.broker import Mosquitto, Subscriber, free_port, wait_port
 from tests.reliability.figures import record
 from tests.spine.agentproc import AgentProcess, synthetic, wait_for, write_config
 
-
 SOAK_S = float(os.environ.get("SOAK_S", 600))
 WARMUP_S = min(120.0, SOAK_S / 5)
 QUIET_S = min(90.0, SOAK_S / 5)
