@@ -51,7 +51,7 @@ GATEWAYS = int(os.environ.get("FLEET_GATEWAYS", 50))
 ALARMS, EVENTS, LATE = 10, 100, 40
 CONSUMERS = 3
 DOWN_S = 3.0
-_UP = re.compile(r"^(\S+ \S+) INFO agent.forwarder: uplink to \S+ is up")
+_UP = re.compile(r"^(\S+) INFO agent.forwarder: uplink to \S+ is up")  # agent/logs.py format
 
 
 @dataclass
@@ -136,7 +136,7 @@ def _ups_after(log: str, t0: float) -> list[float]:
     for line in log.splitlines():
         m = _UP.match(line)
         if m:
-            at = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC)
+            at = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
             if at.timestamp() >= t0:
                 out.append(at.timestamp() - t0)
     return out
