@@ -25,6 +25,7 @@ from agent.forwarder import Forwarder, config_fingerprint
 from agent.gateway_health import GatewayHealthConfig, HealthSource, Probes
 from agent.inbound import Inbound
 from agent.kinds import KINDS, Kind
+from agent.looplag import LoopLag
 from agent.registry import create_driver
 from agent.remote.handlers import RemoteContext
 from agent.remote.logtail import LogRing, Redactor, config_secrets
@@ -69,6 +70,7 @@ class Agent:
         # What the platform sends us (receipts, commands) is routed here; the
         # components that handle it register their routes before run().
         self.inbound = Inbound(self.gateway_id)
+        self.loop_lag = LoopLag()
         self.forwarder = Forwarder(
             cfg.mqtt,
             gateway_id=self.gateway_id,
@@ -164,7 +166,7 @@ class Agent:
         forwarder_stop = asyncio.Event()
         forwarder = asyncio.create_task(self.forwarder.run(forwarder_stop), name="forwarder")
         drivers = asyncio.create_task(self.supervisor.run(), name="supervisor")
-        watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        watchdog = asyncio.create_task(self._background(), name="watchdog")
         await self._start_console()
         status = asyncio.create_task(
             publish_status(self.status.collect, self.status_writer), name="status"
@@ -259,6 +261,11 @@ class Agent:
         if not await self.outbox.close(timeout=STOP_BUDGET_S / 2):
             log.error("outbox did not close in time; exiting without its final checkpoint")
         self.context.shared.close_all()
+        log.info("%s", self.loop_lag.summary())
+
+    async def _background(self) -> None:
+        """The systemd watchdog and the loop-lag monitor (agent/looplag.py)."""
+        await asyncio.gather(self._watchdog(), self.loop_lag.run())
 
     async def _watchdog(self) -> None:
         interval = systemd.watchdog_interval_s()

@@ -12,6 +12,10 @@ need=()
 for pkg in mosquitto openssl mbpoll; do  # mbpoll: tests/modbus/test_simulator_mbpoll.py
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+if [[ ",$extras," == *",test,"* ]]; then
+  # ejabberd: a second MQTT v5 broker implementation (tests/reliability/test_interop.py).
+  dpkg -s ejabberd >/dev/null 2>&1 || need+=(ejabberd)
+fi
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 python3 -c "import venv, ensurepip" 2>/dev/null || need+=(python3-venv)
 if ((${#need[@]})); then
@@ -19,8 +23,11 @@ if ((${#need[@]})); then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-# The Debian package starts a broker on :1883 where systemd runs; the tests and the demo
-# start their own brokers on free ports, so that one is not needed.
+# The Debian packages start a broker on :1883 (mosquitto, ejabberd) where systemd runs;
+# the tests and the demo start their own brokers on free ports, so those are not needed.
+if [[ " ${need[*]:-} " == *" ejabberd "* ]] && [[ -d /run/systemd/system ]]; then
+  $sudo systemctl disable --now ejabberd >/dev/null 2>&1 || true
+fi
 
 python3 - <<'PY'
 import sys

@@ -87,12 +87,22 @@ class Mosquitto:
 class Subscriber:
     """Collects every message under a topic filter, like the central platform would."""
 
-    def __init__(self, port: int, topic: str = "edge/#", *, client_id: str = "platform") -> None:
+    def __init__(
+        self,
+        port: int,
+        topic: str = "edge/#",
+        *,
+        client_id: str = "platform",
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
         )
+        if username is not None:  # a broker that wants one (tests/ejabberd.py)
+            self._client.username_pw_set(username, password)
         self._client.on_message = self._on_message
         self._subscribed = threading.Event()
         self._client.on_subscribe = lambda *a: self._subscribed.set()

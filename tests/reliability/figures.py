@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 
@@ -20,3 +21,15 @@ def record(test: str, **figures: Any) -> None:
     if path:
         with open(path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
+
+
+_LAG = re.compile(r"event loop lag: max (\d+) ms over (\d+) samples, (\d+) stalls")
+
+
+def loop_lag(agent_log: str) -> dict[str, int]:
+    """The agent's own loop-lag summary (agent/looplag.py), logged at shutdown."""
+    found = _LAG.findall(agent_log)
+    if not found:
+        raise AssertionError("the agent logged no event-loop lag summary")
+    max_ms, samples, stalls = (int(x) for x in found[-1])
+    return {"loop_lag_max_ms": max_ms, "loop_lag_samples": samples, "loop_stalls": stalls}

@@ -1,8 +1,9 @@
-"""Coverage-guided fuzzing of the config loader and Modbus decoding, run locally.
+"""Coverage-guided fuzzing of the config loader, Modbus decoding and the serial codecs.
 
     pip install atheris   # not a project dependency; it installed from PyPI here
     PYTHONPATH=. python tests/reliability/fuzz_atheris.py config -atheris_runs=200000
     PYTHONPATH=. python tests/reliability/fuzz_atheris.py modbus -atheris_runs=200000
+    PYTHONPATH=. python tests/reliability/fuzz_atheris.py serial -atheris_runs=200000
 
 Without atheris the same targets run on plain random bytes (``--random N``). A crasher
 found either way belongs in test_fuzz.py as a regression example.
@@ -15,7 +16,13 @@ import sys
 
 from pydantic import ValidationError
 
-from tests.reliability.fuzz_targets import config_text, modbus_words, point_from_bytes
+from tests.reliability.fuzz_targets import (
+    SERIAL_CODECS,
+    config_text,
+    modbus_words,
+    point_from_bytes,
+    serial_stream,
+)
 
 
 def one_config(data: bytes) -> None:
@@ -30,7 +37,13 @@ def one_modbus(data: bytes) -> None:
     modbus_words(point, words)
 
 
-TARGETS = {"config": one_config, "modbus": one_modbus}
+def one_serial(data: bytes) -> None:
+    """The first byte picks the codec, the rest is the stream."""
+    if data:
+        serial_stream(SERIAL_CODECS[data[0] % len(SERIAL_CODECS)], data[1:])
+
+
+TARGETS = {"config": one_config, "modbus": one_modbus, "serial": one_serial}
 
 
 def main(argv: list[str]) -> None:

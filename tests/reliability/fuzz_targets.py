@@ -3,8 +3,10 @@
 Shared by test_fuzz.py (hypothesis, in CI) and fuzz_atheris.py (coverage-guided, run
 locally). Documented errors: :class:`agent.config.ConfigError` from the config loader
 (agent/config_yaml.py bounds size, depth and alias expansion before building anything),
-:class:`drivers.modbus.decode.DecodeError` from Modbus decoding. Anything else raised is
-a crasher and is re-raised.
+:class:`drivers.modbus.decode.DecodeError` from Modbus decoding,
+:class:`drivers.serial.errors.CodecError` from the serial codecs (whose buffer must also
+stay within ``BUFFER_BOUND`` whatever arrives). Anything else raised is a crasher and is
+re-raised.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from typing import Any
 from agent.config import ConfigError, parse_config
 from drivers.modbus.decode import DecodeError, decode_point, interpretations
 from drivers.modbus.profile import Point
+from drivers.serial.codec import BUFFER_BOUND
+from drivers.serial.codecs import CODECS, make_codec
+from drivers.serial.errors import CodecError
 
 POINT_TYPES = ("bool", "bit", "bits", "u16", "i16", "u32", "i32", "f32", "string")
 ORDERS = ("ABCD", "CDAB", "BADC", "DCBA")
@@ -48,3 +53,21 @@ def point_from_bytes(data: bytes) -> tuple[Point, list[int]]:
     body = data[6:]
     words = [int.from_bytes(body[i : i + 3], "big") for i in range(0, len(body), 3)]
     return point, words
+
+
+SERIAL_CODECS = tuple(sorted(CODECS))
+
+
+def serial_stream(name: str, data: bytes) -> None:
+    """Feed ``data`` to codec ``name`` in chunks the data itself sizes (1-64 bytes),
+    decoding every frame it accepts, as the serial driver does."""
+    codec = make_codec(name)
+    i = 0
+    while i < len(data):
+        n = 1 + data[i] % 64
+        for frame in codec.feed(data[i : i + n]):
+            with contextlib.suppress(CodecError):
+                codec.decode(frame)
+        if codec.buffered > BUFFER_BOUND:
+            raise AssertionError(f"{name}: buffer grew to {codec.buffered} bytes")
+        i += n

@@ -16,9 +16,19 @@ from hypothesis import strategies as st
 
 from agent.config import ConfigError, load_config
 from drivers.modbus.profile import Point
+from drivers.serial.codecs import CODECS
 from tests.reliability.fuzz_atheris import one_config, one_modbus
-from tests.reliability.fuzz_targets import ORDERS, POINT_TYPES, config_text, modbus_words
+from tests.reliability.fuzz_targets import (
+    ORDERS,
+    POINT_TYPES,
+    SERIAL_CODECS,
+    config_text,
+    modbus_words,
+    serial_stream,
+)
 
+# Every codec's header, and single bytes that often are lengths or checksums.
+_PIECES = [c.header for c in CODECS.values()] + [b"\x00", b"\x01", b"\xff", b"\x7f"]
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 _scalar = st.one_of(st.integers(), st.floats(), st.booleans(), st.none(), st.text(max_size=20))
@@ -61,6 +71,22 @@ def test_random_yaml_documents_are_a_config_error_or_a_config(doc: object) -> No
 def test_random_bytes_through_the_atheris_targets(data: bytes) -> None:
     one_config(data)
     one_modbus(data)
+
+
+@FUZZ
+@pytest.mark.parametrize("codec", SERIAL_CODECS)
+@given(data=st.binary(max_size=2000))
+def test_random_bytes_on_every_serial_codec(codec: str, data: bytes) -> None:
+    serial_stream(codec, data)
+
+
+@FUZZ
+@pytest.mark.parametrize("codec", SERIAL_CODECS)
+@given(data=st.lists(st.sampled_from(_PIECES) | st.binary(max_size=8), max_size=300))
+def test_header_heavy_streams_on_every_serial_codec(codec: str, data: list[bytes]) -> None:
+    # Random bytes rarely contain a header; these streams are made of header pieces
+    # and short fillers, so the length and checksum paths are reached too.
+    serial_stream(codec, b"".join(data))
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ import pytest
 
 from tests.broker import Mosquitto, Subscriber
 from tests.reliability.faultproxy import FaultProxy, Faults
-from tests.reliability.figures import record
+from tests.reliability.figures import loop_lag, record
 from tests.spine.agentproc import AgentProcess, synthetic, write_config
 
 COUNT = 600
@@ -84,8 +84,10 @@ def test_each_network_fault_loses_nothing(tmp_path: Path, broker: Mosquitto, mod
         sub.close()
         proxy.stop()
     ns, deliveries = _distinct(sub)
+    lag = loop_lag(agent.log())
     record(
         f"network_{mode}",
+        **lag,
         produced=COUNT,
         delivered_distinct=len(ns),
         duplicates=deliveries - len(ns),
@@ -95,6 +97,7 @@ def test_each_network_fault_loses_nothing(tmp_path: Path, broker: Mosquitto, mod
         bytes_dropped_in_hole=c.dropped_in_hole,
         seconds_to_complete=round(took, 1),
     )
+    assert lag["loop_stalls"] == 0, f"event loop stalled (max {lag['loop_lag_max_ms']} ms)"
 
 
 def test_broker_frozen_then_resumed_loses_nothing(tmp_path: Path, broker: Mosquitto) -> None:
@@ -127,8 +130,10 @@ def test_broker_frozen_then_resumed_loses_nothing(tmp_path: Path, broker: Mosqui
             agent.kill()
         sub.close()
     ns, deliveries = _distinct(sub)
+    lag = loop_lag(agent.log())
     record(
         "broker_sigstop",
+        **lag,
         freeze_s=FREEZE_S,
         produced=count,
         delivered_distinct=len(ns),
@@ -136,3 +141,4 @@ def test_broker_frozen_then_resumed_loses_nothing(tmp_path: Path, broker: Mosqui
         lost=count - len(ns),
         agent_logged_the_hang=noticed,
     )
+    assert lag["loop_stalls"] == 0, f"event loop stalled (max {lag['loop_lag_max_ms']} ms)"
