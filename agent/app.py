@@ -71,19 +71,7 @@ class Agent:
         # components that handle it register their routes before run().
         self.inbound = Inbound(self.gateway_id)
         self.loop_lag = LoopLag()
-        self.forwarder = Forwarder(
-            cfg.mqtt,
-            gateway_id=self.gateway_id,
-            outbox=self.outbox,
-            birth={
-                "version": __version__,
-                "config_sha256": config_fingerprint(cfg),
-                "site": cfg.gateway.site,
-            },
-            report=self.sink.emit,
-            shrink_image=_shrink_image,
-            inbound=self.inbound,
-        )
+        self.forwarder = self._make_forwarder()
         self.supervisor = Supervisor(
             cfg.drivers,
             self._make_driver,
@@ -105,6 +93,22 @@ class Agent:
         self.status_writer = StatusWriter(status_path(self.state_dir))
         self.log_ring = self._enable_remote() if cfg.remote.enabled else None
         self.health_source = self._health_source()
+
+    def _make_forwarder(self) -> Forwarder:
+        cfg = self.loaded.config
+        return Forwarder(
+            cfg.mqtt,
+            gateway_id=self.gateway_id,
+            outbox=self.outbox,
+            birth={
+                "version": __version__,
+                "config_sha256": config_fingerprint(cfg),
+                "site": cfg.gateway.site,
+            },
+            report=self.sink.emit,
+            shrink_image=_shrink_image,
+            inbound=self.inbound,
+        )
 
     def _enable_remote(self) -> LogRing:
         """The platform's commands on edge/{id}/cmd/+ (agent/remote/, docs/remote.md); the
