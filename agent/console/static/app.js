@@ -13,7 +13,7 @@ const App = (function () {
       else if (k === "class") el.className = v;
       else el.setAttribute(k, v === true ? "" : v);
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined || c === false) continue;
       el.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -25,7 +25,7 @@ const App = (function () {
     for (const [k, v] of Object.entries(attrs || {})) {
       if (k.startsWith("on")) el.addEventListener(k.slice(2), v); else el.setAttribute(k, v);
     }
-    for (const c of children.flat()) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    for (const c of children.flat(Infinity)) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
     return el;
   }
 
@@ -172,6 +172,7 @@ const App = (function () {
     if (entry) {
       const doc = await json(entry[0]);
       document.getElementById("page").replaceChildren(...entry[1](doc));
+      if (!document.body.dataset.loaded) window.__loadedAt = performance.now();
       document.body.dataset.loaded = state.page;
     } else if (state.renderers[state.page]) {
       await state.renderers[state.page]();

@@ -92,7 +92,7 @@
       const who = Number.isNaN(i) ? "" : `${(ed.zones[i] && ed.zones[i].id) || i + 1}: `;
       return h("li", {}, who + I18N.message(m));
     });
-    box.replaceChildren(
+    box.replaceChildren(...[
       h("label", { for: "zone-camera" }, t("camera")),
       h("select", { id: "zone-camera", onchange: (e) => { ed.cam = e.target.value; load(true); } },
         ed.cams.map((c) => h("option", { value: c.name, selected: c.name === ed.cam }, c.name))),
@@ -108,7 +108,7 @@
       h("button", { type: "button", id: "save-zones", class: "primary", onclick: save }, t("save")),
       ed.msg ? h("p", { id: "zone-message", class: `message ${ed.msg.cls}`, "data-outcome": ed.msg.cls }, ed.msg.text) : null,
       summary.length ? h("ul", { id: "zone-errors", class: "error" }, summary) : null,
-      h("p", { class: "muted help" }, t("zone_help")));
+      h("p", { class: "muted help" }, t("zone_help"))].filter(Boolean));
   }
 
   async function save() {
@@ -146,6 +146,7 @@
       h("div", { class: "stage", id: "zone-stage" }, App.frameImg(cam), drawSvg()),
       h("aside", { id: "zone-panel", class: "card" })));
     panel();
+    if (!document.body.dataset.loaded) window.__loadedAt = performance.now();
     document.body.dataset.loaded = "zones";
     clearInterval(ed.frameTimer);
     ed.frameTimer = setInterval(() => {
