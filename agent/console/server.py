@@ -229,7 +229,7 @@ class Console:
         return _json(views.cameras_view(self._agent, self._tap))
 
     async def _residents(self, request: web.Request) -> web.StreamResponse:
-        return _json(views.residents_view(self._tap))
+        return _json(views.residents_view(self._agent, self._tap))
 
     async def _frame(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]

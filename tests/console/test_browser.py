@@ -28,18 +28,20 @@ from tests.console.stack import (
     ConsoleAgent,
     start_console_agent,
     start_elevator_simulator,
+    start_wearable_simulator,
 )
 from tests.spine.agentproc import wait_for
 from tests.vision.clips import MODEL_SHA, State, load_props, make_clip
 
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install edge-agent[test]")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+WEAR_SPEED = 60.0  # bracelets: one telemetry window (60 s) per second
 SPEED = 5.0  # simulator time compression: the entrapment starts ~4 s in and lasts ~18 s
 # The new zone, clicked corner by corner: the floor under the bike (tests/vision/clips.py).
 NEW_ZONE = [(0.22, 0.72), (0.82, 0.72), (0.82, 0.98), (0.22, 0.98)]
 
 
-def _drivers(tmp: Path, shared: Path, sim_port: int) -> list[dict[str, Any]]:
+def _drivers(tmp: Path, shared: Path, sim_port: int, wearable: Path) -> list[dict[str, Any]]:
     props = load_props(shared)
     clip = make_clip(tmp / "corridor.avi", props, 8.0, lambda _t: State(bike=True))
     lift = {"profile": "gb-monitor-box", "time_speed": SPEED, "poll_periods_ms": {"fast": 200}}
@@ -52,6 +54,10 @@ def _drivers(tmp: Path, shared: Path, sim_port: int) -> list[dict[str, Any]]:
          "sampling": {"idle_interval_s": 1.0, "active_interval_s": 0.5},
          "zones": [{"id": "door-left", "kind": "entrance",
                     "polygon": [[0.02, 0.1], [0.16, 0.1], [0.16, 0.6], [0.02, 0.6]]}]},
+        {"name": "bands", "kind": "serial", "port": str(wearable), "codec": "bracelet",
+         "time_speed": WEAR_SPEED, "telemetry_period_s": 60,
+         "devices": [{"id": f"band-{n}", "resident": f"r{n:04d}", "frame_id": f"{n:08x}"}
+                     for n in (1, 2)]},
     ]  # fmt: skip
 
 
@@ -65,16 +71,19 @@ def stack(
     broker = Mosquitto(tmp_path).start()
     sub = Subscriber(broker.port)
     sim, sim_port = start_elevator_simulator("1=normal", "2=entrapment-level", speed=SPEED)
+    wear = start_wearable_simulator(tmp_path / "wearable", 2, WEAR_SPEED)
     ca = None
     try:
-        ca = start_console_agent(tmp_path, broker.port, _drivers(tmp_path, shared_dir, sim_port))
+        drivers = _drivers(tmp_path, shared_dir, sim_port, tmp_path / "wearable")
+        ca = start_console_agent(tmp_path, broker.port, drivers)
         yield ca, sub
     finally:
         if ca is not None:
             ca.stop()
             (ARTIFACTS / "agent.log").write_text(ca.agent.log())
-        sim.terminate()
-        sim.wait(10)
+        for proc in (sim, wear):
+            proc.terminate()
+            proc.wait(10)
         sub.close()
         broker.stop()
 
@@ -157,6 +166,11 @@ def _journey(page: Any, ca: ConsoleAgent, sub: Subscriber, timings: dict[str, fl
     page.wait_for_selector("body[data-loaded='gateway']")
     _shot(page, "08-gateway-zh")
     _open(page, base, "residents")
+    page.wait_for_selector("tr[data-device='band-2']", timeout=60_000)
+    page.wait_for_function("() => document.querySelector(\"tr[data-device='band-1']\")"
+                           ".textContent.includes('%')")  # fmt: skip
+    text = page.inner_text("main")
+    assert "r0001" not in text and "hr" not in text.lower()  # no resident refs, no vitals
     _shot(page, "09-residents-zh")
     page.click("#lang")
 

@@ -158,7 +158,7 @@ const App = (function () {
   function residents(doc) {
     if (!doc.devices.length) return [h("p", { class: "empty" }, t("no_devices"))];
     return [card("nav_residents", table(["device", "last_seen", "battery", "worn"], doc.devices.map((d) =>
-      h("tr", {}, h("td", {}, d.device), h("td", {}, age(d.last_seen_age_s)),
+      h("tr", { "data-device": d.device }, h("td", {}, d.device), h("td", {}, age(d.last_seen_age_s)),
         h("td", {}, d.battery === null ? "—" : `${d.battery} %`), h("td", {}, yn(d.worn))))))];
   }
 
@@ -197,7 +197,7 @@ const App = (function () {
     es.onopen = () => { live.dataset.t = "live_on"; live.textContent = t("live_on"); live.classList.add("on"); };
     es.onerror = () => { live.dataset.t = "live_off"; live.textContent = t("live_off"); live.classList.remove("on"); };
     es.addEventListener("change", () => { if (state.page !== "zones") soon(); });
-    if (state.page === "cameras") setInterval(() => { if (!document.hidden) soon(); }, 1000);
+    if (state.page === "cameras" || state.page === "residents") setInterval(() => { if (!document.hidden) soon(); }, 1000);
     await refresh();
   }
   return { h, s, api, json, age, t, state, overlay, frameImg, start, badge };
