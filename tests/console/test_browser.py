@@ -12,6 +12,7 @@ inline error; switch to Chinese; log out. Screenshots of every page go to
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ WEAR_SPEED = 60.0  # bracelets: one telemetry window (60 s) per second
 SPEED = 5.0  # simulator time compression: the entrapment starts ~4 s in and lasts ~18 s
 # The new zone, clicked corner by corner: the floor under the bike (tests/vision/clips.py).
 NEW_ZONE = [(0.22, 0.72), (0.82, 0.72), (0.82, 0.98), (0.22, 0.98)]
+STRAY = (0.5, 0.45)
 
 
 def _drivers(tmp: Path, shared: Path, sim_port: int, wearable: Path) -> list[dict[str, Any]]:
@@ -99,6 +101,11 @@ def _open(page: Any, base: str, name: str) -> float:
     return float(page.evaluate("window.__loadedAt"))
 
 
+def _at(page: Any, point: tuple[float, float], action: Any) -> None:
+    box = page.locator("#zone-svg").bounding_box()
+    action(box["x"] + point[0] * box["width"], box["y"] + point[1] * box["height"])
+
+
 def _click_zone(page: Any, points: list[tuple[float, float]]) -> None:
     box = page.locator("#zone-svg").bounding_box()
     for x, y in points:
@@ -148,6 +155,12 @@ def _journey(page: Any, ca: ConsoleAgent, sub: Subscriber, timings: dict[str, fl
     _shot(page, "04-cameras-zones")
 
     _draw_and_save(page, ca, base)
+    applied = hashlib.sha256(ca.config.read_bytes()).hexdigest()
+    assert applied[:12] in page.inner_text("#zone-message")
+    assert wait_for(lambda: any(
+        e["type"] == "gateway.console.change" and e["data"]["action"] == "zones.save"
+        and e["data"]["outcome"] == "applied" and e["data"]["config_sha256"] == applied
+        for e in sub.events()), 30), "no gateway.console.change for the save"  # fmt: skip
     assert wait_for(lambda: any(
         e["type"] == "parking.violation.started" and e["subject"] == "cam1/bike-bay"
         for e in sub.events()), 120), "no violation in the new zone at the broker"  # fmt: skip
@@ -189,7 +202,17 @@ def _draw_and_save(page: Any, ca: ConsoleAgent, base: str) -> None:
     page.fill("#zone-name", "bike-bay")
     page.select_option("#zone-kind", "corridor")
     page.fill("#zone-grace", "2")
-    _click_zone(page, NEW_ZONE)
+    # Click the corners (the first one off by a bit) and one stray point; delete the stray
+    # point with a double-click and drag the first corner to its place.
+    _click_zone(page, [(0.26, 0.76), *NEW_ZONE[1:], STRAY])
+    assert page.locator("#zone-svg circle.handle").count() == 5
+    _at(page, STRAY, page.mouse.dblclick)
+    assert page.locator("#zone-svg circle.handle").count() == 4
+    _at(page, (0.26, 0.76), page.mouse.move)
+    page.mouse.down()
+    _at(page, (0.24, 0.74), page.mouse.move)
+    _at(page, NEW_ZONE[0], page.mouse.move)
+    page.mouse.up()
     assert page.locator("#zone-svg circle.handle").count() == 4
     _shot(page, "05a-zone-drawn")
     log = ca.agent.log()
