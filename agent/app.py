@@ -21,6 +21,7 @@ from agent.config import LoadedConfig
 from agent.config_checks import startup_problems
 from agent.driver import Driver, DriverConfigBase, DriverContext, EventSink
 from agent.forwarder import Forwarder, config_fingerprint
+from agent.gateway_health import GatewayHealthConfig, HealthSource, Probes
 from agent.kinds import KINDS, Kind
 from agent.registry import create_driver
 from agent.staged_apply import StagedApply
@@ -91,6 +92,26 @@ class Agent:
             broker=f"{cfg.mqtt.host}:{cfg.mqtt.effective_port}",
         )
         self.status_writer = StatusWriter(status_path(self.state_dir))
+        self.health_source = self._health_source()
+
+    def _health_source(self) -> HealthSource:
+        cfg = self.loaded.config
+        # Without a ``health:`` section the readings still feed the live status, quietly.
+        settings = cfg.health or GatewayHealthConfig()
+        source = HealthSource(
+            settings,
+            Probes(
+                root=settings.sysfs_root,
+                disk_path=cfg.buffer.path.parent,
+                cert_path=cfg.mqtt.tls.cert if cfg.mqtt.tls else None,
+                clock_synced=clock_is_synchronised,
+            ),
+            emit=self.sink.emit,
+            source=f"/edge/{self.gateway_id}/health",
+            quiet=cfg.health is None,
+        )
+        self.status.health = lambda: source.latest
+        return source
 
     def _make_driver(self, config: DriverConfigBase) -> Driver:
         return create_driver(config, self.context, self.kinds)
@@ -108,6 +129,7 @@ class Agent:
         status = asyncio.create_task(
             publish_status(self.status.collect, self.status_writer), name="status"
         )
+        health = asyncio.create_task(self.health_source.run(), name="gateway-health")
         systemd.notify(f"READY=1\nSTATUS=running {len(self.supervisor.health)} drivers")
         log.info(
             "edge-agent %s running as %s with %d drivers",
@@ -126,10 +148,11 @@ class Agent:
                 code = 1
         systemd.notify("STOPPING=1")
         log.info("stopping")
-        # First: its last word (running: false) needs the outbox still open.
-        status.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await status
+        # First: the status's last word (running: false) needs the outbox still open.
+        for side in (status, health):
+            side.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await side
         if self.console is not None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2.0):

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.commands.core",
     "agent.commands.simulate",
     "agent.commands.console",
+    "agent.commands.diag",
     *command_modules(),
 )
 

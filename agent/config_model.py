@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, SecretStr, create_model, field_validator, model_validator
 
 from agent.driver import StrictModel
+from agent.gateway_health import GatewayHealthConfig
 from agent.kinds import KINDS, Kind
 from buffer.config import BufferConfig
 
@@ -123,6 +124,9 @@ class AgentConfig(StrictModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     supervisor: HealthConfig = Field(default_factory=HealthConfig)
     console: ConsoleConfig | None = Field(default=None, description="Local web console; off.")
+    health: GatewayHealthConfig | None = Field(
+        default=None, description="Gateway health source (agent/gateway_health.py); absent: off."
+    )
 
     @field_validator("drivers")
     @classmethod

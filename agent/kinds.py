@@ -2,10 +2,10 @@
 
 A kind is a config model (light: pydantic and the agent base only), a driver class, a CLI
 module, a simulator module, the pip extra that brings its third-party libraries and an
-optional start-up check. The config union (agent/config.py), the driver registry
-(agent/registry.py), the CLI groups (agent/cli.py) and ``edge-agent simulate`` are all
-derived from :data:`KINDS`, so adding a kind is one entry here plus the kind's own package
-(docs/adding-a-kind.md).
+optional start-up check and ``edge-agent diag`` hook (agent/diagnosis.py). The config
+union (agent/config.py), the driver registry (agent/registry.py), the CLI groups
+(agent/cli.py) and ``edge-agent simulate`` are all derived from :data:`KINDS`, so adding
+a kind is one entry here plus the kind's own package (docs/adding-a-kind.md).
 
 Everything heavy is named by a dotted path and imported only when used: building this
 table imports the config models and nothing else, so a Modbus-only gateway never loads
@@ -18,6 +18,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, cast, get_args
 
+from agent.diagnosis import KindDiag
 from agent.driver import DriverConfigBase, DriverFactory, KindCheck
 from drivers.modbus.config import ModbusConfig
 from drivers.serial.config import SerialConfig
@@ -35,6 +36,7 @@ class Kind:
     simulator: str | None = None  # module with register(simulate_subparsers)
     extra: str | None = None  # pip extra with the kind's libraries: edge-agent[extra]
     check: str | None = None  # "module:function", satisfies agent.driver.KindCheck
+    diag: str | None = None  # "module:function", satisfies agent.diagnosis.KindDiag
 
     @property
     def name(self) -> str:
@@ -54,6 +56,7 @@ KINDS: tuple[Kind, ...] = (
         simulator="agent.commands.modbus_simulate",
         extra="modbus",
         check="drivers.modbus.check:check_modbus",
+        diag="drivers.modbus.diag:diag_modbus",
     ),
     Kind(
         config=SerialConfig,
@@ -61,6 +64,7 @@ KINDS: tuple[Kind, ...] = (
         cli="agent.commands.serial",
         simulator="agent.commands.serial_simulate",
         extra="serial",
+        diag="drivers.serial.diag:diag_serial",
     ),
     Kind(config=SyntheticConfig, driver="drivers.synthetic.driver:SyntheticDriver"),
     Kind(
@@ -69,6 +73,7 @@ KINDS: tuple[Kind, ...] = (
         cli="agent.commands.camera",
         extra="vision",
         check="vision.check:check_camera",
+        diag="vision.diag:diag_camera",
     ),
 )
 
@@ -106,6 +111,10 @@ def driver_factory(kind: Kind) -> DriverFactory:
 
 def check_hook(kind: Kind) -> KindCheck | None:
     return None if kind.check is None else cast(KindCheck, load_target(kind.check))
+
+
+def diag_hook(kind: Kind) -> KindDiag | None:
+    return None if kind.diag is None else cast(KindDiag, load_target(kind.diag))
 
 
 def command_modules(kinds: tuple[Kind, ...] = KINDS) -> tuple[str, ...]:

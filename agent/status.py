@@ -18,12 +18,16 @@ API (stable; base layer, importable by drivers/ and vision/):
   ``device_board(context.shared)`` (thread-safe; a camera's capture thread may call it):
   ``board.report(driver, device, state, reason=...)`` on a transition and
   ``board.seen(driver, device, **details)`` when the device answered (details are flat
-  scalars: ``frames_ok``, ``resolution``...). A driver built outside the agent (a CLI
+  scalars: ``frames_ok``, ``resolution``...); ``board.detail(...)`` updates details
+  without "it answered" (a garbage counter). A driver built outside the agent (a CLI
   tool, a test) gets a board nobody reads, which is harmless.
 * The agent: :class:`StatusWriter` (``offer(snapshot)`` writes if changed and not too
   soon) driven by :func:`publish_status` (a loop over a ``collect`` coroutine).
-* Readers: :func:`read_status` (the document or ``None``) and :func:`live_status` (only
-  if the agent that wrote it is still running: ``running`` set and its pid alive).
+* Readers: ``status_path(state_dir)`` is where it is; :func:`read_status` (the document
+  or ``None``) and :func:`live_status` (only if the agent that wrote it is still running:
+  ``running`` set and its pid alive). Look devices up with ``snapshot.device(driver,
+  device)``: Modbus devices by their config ``id``, serial ports by the configured
+  ``port``, cameras by the driver name (``device == driver``).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from agent.driver import DriverContext, DriverError, EventSink
 from agent.events import Event
+from agent.status import device_board
 from vision.capture import Frame, FrameGrabber, redact, source_kind
 from vision.config import CameraConfig
 from vision.detector import ModelVerificationError
@@ -100,6 +101,9 @@ class CameraDriver:
         self.grabber: FrameGrabber | None = None
         self.last_detections: list[Detection] = []
         self.last_sample_seq = -1
+        self._board = device_board(context.shared)  # the live status (agent/status.py)
+        self._board.report(config.name, config.name, "unknown", reason="no frame yet")
+        self._board_state = "unknown"
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -178,12 +182,15 @@ class CameraDriver:
             if change == "offline":
                 detail = grabber.last_error or ("video ended" if grabber.ended else "no frames")
                 log.warning("camera %s offline: %s", cfg.name, detail)
+                self._board.report(cfg.name, cfg.name, "offline", reason=detail)
+                self._board_state = "offline"
                 silent = now - (frame.t if frame else health.since)
                 await sink.emit(camera_offline_event(cfg.name, silent, detail, _wall(now, now)))
                 self._camera_offline = True
                 await asyncio.to_thread(self._save)
             elif change == "online":
                 log.info("camera %s back online", cfg.name)
+                self._board.report(cfg.name, cfg.name, "online")
                 self.engine.rebase(frame.t if frame else now)
                 await sink.emit(
                     camera_online_event(cfg.name, now - health.offline_since, _wall(now, now))
@@ -192,6 +199,7 @@ class CameraDriver:
                 await asyncio.to_thread(self._save)
             if frame is not None and frame.seq != last_seq and not health.offline:
                 last_seq = frame.seq
+                self._note_frame(frame)
                 crops = cfg.sampling.zone_crops and now >= next_rescan
                 if crops:
                     next_rescan = now + cfg.sampling.rescan_every_s
@@ -202,6 +210,13 @@ class CameraDriver:
                 self.engine.has_open_candidates, worker.busy_fraction(), worker.queue_depth
             )
             await asyncio.sleep(interval)
+
+    def _note_frame(self, frame: Frame) -> None:
+        h, w = frame.image.shape[:2]
+        if self._board_state != "online":  # first frame since start (no offline before)
+            self._board.report(self.name, self.name, "online")
+        self._board_state = "online"
+        self._board.seen(self.name, self.name, resolution=f"{w}x{h}")
 
     # -- one sample -----------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ def _suggest(word: str, known: Iterable[str]) -> str:
     return f" (did you mean {by_lower[match[0]]!r}?)" if match else ""
 
 
-def _profile_ref(ref: str, cwd: Path) -> str:
+def profile_ref(ref: str, cwd: Path) -> str:
     is_path = "/" in ref or ref.endswith((".yaml", ".yml"))
     return str(cwd / ref) if is_path and not Path(ref).is_absolute() else ref
 
@@ -42,7 +42,7 @@ def check_modbus(config: ModbusConfig, context: CheckContext) -> list[ConfigProb
                 )
             )
         try:
-            profile = load_profile(_profile_ref(device.profile, context.cwd))
+            profile = load_profile(profile_ref(device.profile, context.cwd))
         except ProfileError as exc:
             first = str(exc).splitlines()[0]
             problems.append(ConfigProblem((*where, "profile"), first))

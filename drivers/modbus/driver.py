@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from agent.driver import DriverContext, DriverError, EventSink
+from agent.status import device_board
 from drivers.modbus.client import LinkSettings, ModbusLink
 from drivers.modbus.config import ModbusConfig, ModbusDeviceConfig
 from drivers.modbus.elevator_device import DeviceOptions, ElevatorDevice
@@ -42,6 +43,17 @@ def _load(device: ModbusDeviceConfig) -> Profile:
     return profile
 
 
+def make_link(c: ModbusConfig) -> ModbusLink:
+    """The bus link an entry describes (the driver's, and ``diag``'s one-read probe)."""
+    return ModbusLink(
+        LinkSettings(
+            transport=c.transport, timeout_s=c.request_timeout_ms / 1000, host=c.host,
+            port=c.port, serial_port=c.serial_port, baudrate=c.baudrate,
+            parity=c.parity, stopbits=c.stopbits, bytesize=c.bytesize,
+        )
+    )  # fmt: skip
+
+
 class ModbusDriver:
     """Polls every configured device on one bus and emits elevator events."""
 
@@ -66,14 +78,7 @@ class ModbusDriver:
                 log.error("could not save fault episodes to %s: %s", self._episodes.path, exc)
 
     def _link(self) -> ModbusLink:
-        c = self._config
-        return ModbusLink(
-            LinkSettings(
-                transport=c.transport, timeout_s=c.request_timeout_ms / 1000, host=c.host,
-                port=c.port, serial_port=c.serial_port, baudrate=c.baudrate,
-                parity=c.parity, stopbits=c.stopbits, bytesize=c.bytesize,
-            )
-        )  # fmt: skip
+        return make_link(self._config)
 
     def _jobs(self, sink: EventSink) -> list[PollJob]:
         jobs: list[PollJob] = []
@@ -107,6 +112,9 @@ class ModbusDriver:
                 persist=self._save_episodes,
             )  # fmt: skip
             device.restore(saved.pop(dc.id, []))
+            board = device_board(self._context.shared)
+            board.report(self.name, dc.id, "unknown", reason="not polled yet")
+            device.board = (board, self.name)
             self.devices[dc.id] = device
             first = True
             for group, requests in plan.items():

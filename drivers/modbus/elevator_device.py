@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.events import Event, Priority, Severity, uuid7
 from drivers.modbus.elevator_state import ElevatorSnapshot, build_snapshot
@@ -25,6 +25,9 @@ from drivers.modbus.episode_store import OpenEpisode
 from drivers.modbus.errors import ExceptionReplyError, ReadError
 from drivers.modbus.fault_rules import FaultEngine, Transition
 from drivers.modbus.taxonomy import KINDS
+
+if TYPE_CHECKING:
+    from agent.status import DeviceBoard
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,8 @@ class ElevatorDevice:
         self._last_status_at: float | None = None
         self._mode: str | None = None
         self.snapshot: ElevatorSnapshot | None = None
+        # The agent's live status (agent/status.py), set by the driver: (board, driver name).
+        self.board: tuple[DeviceBoard, str] | None = None
 
     def restore(self, episodes: list[OpenEpisode]) -> None:
         """Take over episodes raised before a restart (see drivers/modbus/episode_store.py)."""
@@ -106,6 +111,8 @@ class ElevatorDevice:
         self._failures = 0
         if self.online is not True:
             await self._came_online()
+        if self.board is not None:
+            self.board[0].seen(self.board[1], self.device_id, unit_id=self.unit_id)
         self._values.update(values)
         await self._evaluate(now)
 
@@ -117,6 +124,8 @@ class ElevatorDevice:
         self.online = False
         self._engine.forget_pending()
         reason = failure.kind if failure else "error"
+        if self.board is not None:
+            self.board[0].report(self.board[1], self.device_id, "offline", reason=str(failure))
         log.warning(
             "%s (unit %d) offline after %d failed polls: %s",
             self.device_id, self.unit_id, self._failures, failure,
@@ -132,6 +141,8 @@ class ElevatorDevice:
     async def _came_online(self) -> None:
         was_offline = self.online is False
         self.online = True
+        if self.board is not None:
+            self.board[0].report(self.board[1], self.device_id, "online")
         if not was_offline:
             log.info("%s (unit %d) answering", self.device_id, self.unit_id)
             return

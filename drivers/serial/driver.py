@@ -24,6 +24,7 @@ from agent.driver import DriverContext, DriverError, EventSink
 from agent.episodes import EpisodeStore
 from agent.events import Event, Priority, Severity
 from agent.state_file import read_json, write_json
+from agent.status import device_board
 from drivers.serial.codec import FrameCodec
 from drivers.serial.codecs import make_codec
 from drivers.serial.config import SerialConfig
@@ -46,6 +47,8 @@ class SerialDriver:
         self._by_frame_id: dict[str, ResidentRules] = {}
         self._default: ResidentRules | None = None
         self._sink: EventSink | None = None
+        self._board = device_board(context.shared)  # the live status (agent/status.py)
+        self._board.report(self.name, config.port, "unknown", reason="not opened yet")
 
     def _build_rules(self) -> None:
         saved = self._episodes.load()
@@ -105,9 +108,11 @@ class SerialDriver:
             try:
                 await asyncio.to_thread(port.open)
             except PortUnavailableError as exc:
+                self._board.report(self.name, c.port, "offline", reason=str(exc))
                 if not self._was_offline():
                     await self._port_event(True, str(exc))
                 raise DriverError(str(exc)) from None
+            self._board.report(self.name, c.port, "online")
             if self._was_offline():
                 await self._port_event(False)
             try:
@@ -116,6 +121,7 @@ class SerialDriver:
                     await self._read_loop(port)
             except* PortUnavailableError as group:
                 msg = str(group.exceptions[0])
+                self._board.report(self.name, c.port, "offline", reason=msg)
                 await self._port_event(True, msg)
                 raise DriverError(msg) from None
         finally:
@@ -125,11 +131,17 @@ class SerialDriver:
         codec = self.codec
         while True:
             data = await port.read()
+            ok_before = codec.stats.frames_ok
             for frame in codec.feed(data):
                 ack = codec.reply(frame)
                 if ack is not None:
                     port.write(ack)
                 await self._handle(frame, time.monotonic())
+            # The live status: "yields valid frames" is a new frames_ok; the rest counts.
+            if codec.stats.frames_ok != ok_before:
+                self._board.seen(self.name, port.url, **codec.stats.as_dict())
+            else:
+                self._board.detail(self.name, port.url, **codec.stats.as_dict())
 
     async def _handle(self, frame: bytes, now: float) -> None:
         events: list[Event] = []

@@ -186,12 +186,16 @@ def test_secrets_never_appear_and_files_are_private(tmp_path: Path) -> None:
         "outbox": b"".join(
             p.read_bytes() for p in (tmp_path / "buf").iterdir() if p.is_file()
         ).decode("latin-1"),
+        "live status": (state / "status.json").read_text(),
     }
     leaks = [name for name, text in captured.items() if password in text]
     assert not leaks, f"password found in {leaks}"
     modes = {}
     for p in [*(tmp_path / "buf").iterdir(), *state.iterdir()]:
         modes[p.name] = stat.S_IMODE(p.stat().st_mode)
+    # The live status is the one file meant for the service group (diag, the local
+    # console): 0640, never world-readable, and it holds no secret (checked above).
+    assert modes.pop("status.json") == 0o640
     public = {name: f"{m:04o}" for name, m in modes.items() if m & 0o077}
     assert not public, f"readable by group/others: {public}"
     record(
