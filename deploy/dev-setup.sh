@@ -9,7 +9,10 @@ sudo=""
 if [[ $EUID -ne 0 ]]; then sudo="sudo"; fi
 
 need=()
-for pkg in mosquitto openssl mbpoll; do  # mbpoll: tests/modbus/test_simulator_mbpoll.py
+# mbpoll: tests/modbus/test_simulator_mbpoll.py; chromium and a CJK font: the console's
+# browser tests (tests/console/test_browser.py drives Debian's chromium through Playwright,
+# so Playwright downloads no browser of its own).
+for pkg in mosquitto openssl mbpoll chromium fonts-wqy-microhei; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [[ ",$extras," == *",test,"* ]]; then

@@ -20,6 +20,10 @@ were given: when it is omitted the file is hashed, a warning naming the hash is 
 stderr ("UNVERIFIED"), and detection runs. When it is given and does not match, nothing
 runs and the exit code is 1.
 
+``--annotate OUT.jpg`` saves each image with its detections drawn: box, label, score and
+the bottom-centre anchor point with its frame coordinates (people blurred first,
+vision/annotate.py). With several images the image's name is added: ``OUT-<stem>.jpg``.
+
 Registered into the ``camera`` group by agent/commands/camera.py (``vision detect`` is
 kept as an alias). Heavy imports (OpenCV, onnxruntime) happen inside the handler only.
 """
@@ -61,6 +65,12 @@ def register(csub: Any) -> None:
         help="detect only in this region (pixels), as a camera does around a zone",
     )
     detect.add_argument("--json", action="store_true", help="print one JSON array")
+    detect.add_argument(
+        "--annotate",
+        metavar="OUT.jpg",
+        help="save what it saw: boxes, anchor points (people blurred); with several images "
+        "OUT-<image name>.jpg each",
+    )
     detect.set_defaults(handler=_detect)
 
 
@@ -73,7 +83,7 @@ def _parse_roi(text: str) -> tuple[int, int, int, int]:
     return x1, y1, x2, y2
 
 
-def _load_detector(args: argparse.Namespace) -> Any:
+def load_detector(args: argparse.Namespace) -> Any:
     """The detector for ``--model`` (hashing it when ``--sha256`` is absent); None on error."""
     from vision.detector import Detector, ModelVerificationError, file_sha256
     from vision.model_config import ModelConfig
@@ -107,7 +117,7 @@ def _load_detector(args: argparse.Namespace) -> Any:
 def _detect(args: argparse.Namespace) -> int:
     from vision.preprocess import read_image
 
-    detector = _load_detector(args)
+    detector = load_detector(args)
     if detector is None:
         return EXIT_FAILURE
     code = EXIT_OK
@@ -137,12 +147,34 @@ def _detect(args: argparse.Namespace) -> int:
                 for d in found
             ],
         }
+        if args.annotate and not _annotate(args.annotate, name, image, found, len(args.images)):
+            code = EXIT_FAILURE
         results.append(item)
         if not args.json:
             _print_human(item, detector.last_timings.get("total_ms", 0.0))
     if args.json:
         print(json.dumps(results))
     return code
+
+
+def annotated_path(out: str, image: str, count: int) -> Path:
+    """Where ``--annotate OUT`` puts the picture of ``image`` (one of ``count``)."""
+    target = Path(out)
+    if count == 1:
+        return target
+    return target.with_name(f"{target.stem}-{Path(image).stem}{target.suffix or '.jpg'}")
+
+
+def _annotate(out: str, name: str, image: Any, found: Any, count: int) -> bool:
+    from vision.annotate import draw_detections
+    from vision.evidence import save_jpeg
+
+    path = annotated_path(out, name, count)
+    if save_jpeg(str(path), draw_detections(image, found)):
+        print(f"annotated: {path}", file=sys.stderr)
+        return True
+    print(f"error: cannot write {path} (use a .jpg name in an existing folder)", file=sys.stderr)
+    return False
 
 
 def _print_human(item: dict[str, Any], total_ms: float) -> None:

@@ -131,7 +131,7 @@ class Console:
             if session is None:
                 if path.startswith("/api/") or path.startswith("/static/"):
                     return self._headers(_json({"error": "login required"}, 401))
-                return self._headers(web.HTTPFound("/login"))
+                return self._headers(web.Response(status=302, headers={"Location": "/login"}))
             if request.method not in ("GET", "HEAD") and not self.sessions.csrf_ok(
                 session, request.headers.get("X-CSRF-Token")
             ):
@@ -139,8 +139,9 @@ class Console:
             request[SESSION] = session
         try:
             response = await handler(request)
-        except web.HTTPException as exc:
-            response = exc
+        except web.HTTPException as exc:  # 404/405 from the router: same headers, re-raised
+            self._headers(exc)
+            raise
         return self._headers(response)
 
     def _headers(self, response: web.StreamResponse) -> web.StreamResponse:
@@ -229,7 +230,7 @@ class Console:
         return _json(views.cameras_view(self._agent, self._tap))
 
     async def _residents(self, request: web.Request) -> web.StreamResponse:
-        return _json(views.residents_view(self._tap))
+        return _json(views.residents_view(self._agent, self._tap))
 
     async def _frame(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]

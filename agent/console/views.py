@@ -101,20 +101,40 @@ def elevators_view(tap: EventTap) -> dict[str, Any]:
     return {"cars": cars}
 
 
-def residents_view(tap: EventTap) -> dict[str, Any]:
-    """Device id, last seen, battery and wear only: no vital signs, no names."""
-    now = datetime.now(UTC)
-    return {
-        "devices": [
-            {
-                "device": r.device,
-                "last_seen_age_s": _age(r.last_seen.isoformat(), now),
-                "battery": None if r.battery is None else round(r.battery),
-                "worn": r.worn,
+def _live_residents(supervisor: Supervisor) -> dict[str, dict[str, Any]]:
+    """What the running serial drivers know of each device (drivers/serial/rules.py)."""
+    now = time.monotonic()
+    out: dict[str, dict[str, Any]] = {}
+    for cfg in supervisor.configs:
+        rules = getattr(supervisor.drivers.get(cfg.name), "rules", None)
+        if getattr(cfg, "kind", "") != "serial" or not isinstance(rules, dict):
+            continue
+        for device, r in rules.items():
+            seen = getattr(r, "last_frame", None)
+            battery = getattr(r, "battery", None)
+            out[str(device)] = {
+                "device": str(device),
+                "last_seen_age_s": None if seen is None else round(max(0.0, now - seen), 1),
+                "battery": None if battery is None else round(battery),
+                "worn": getattr(r, "worn", None),
             }
-            for r in sorted(tap.residents.values(), key=lambda r: r.device)
-        ]
+    return out
+
+
+def residents_view(agent: AgentLike, tap: EventTap) -> dict[str, Any]:
+    """Device id, last seen, battery and wear only: no vital signs, no names, no refs."""
+    now = datetime.now(UTC)
+    devices = {
+        r.device: {
+            "device": r.device,
+            "last_seen_age_s": _age(r.last_seen.isoformat(), now),
+            "battery": None if r.battery is None else round(r.battery),
+            "worn": r.worn,
+        }
+        for r in tap.residents.values()
     }
+    devices.update(_live_residents(agent.supervisor))
+    return {"devices": [devices[d] for d in sorted(devices)]}
 
 
 def _live() -> Any:

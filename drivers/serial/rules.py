@@ -86,6 +86,7 @@ class ResidentRules:
     last_frame: float | None = None
     last_activity: float | None = None
     worn: bool | None = None
+    battery: float | None = None  # last level reported (%); read by the local console
     off_since: float | None = None
     steps: int | None = None
     moving_until: float = 0.0
@@ -146,7 +147,8 @@ class ResidentRules:
         elif k == "wear":
             out += self._wear(bool(obs.value), now)
         elif k == "battery" and obs.valid:
-            out += self._battery(float(obs.value))
+            self.battery = float(obs.value)
+            out += self._battery(self.battery)
         elif k in VITALS and obs.valid:
             out += self._vital(k, float(obs.value), now)
         if k == "dwell" and obs.value and self.fall_at is not None:

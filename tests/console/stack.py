@@ -111,3 +111,17 @@ def start_elevator_simulator(*units: str, speed: float) -> tuple[subprocess.Pope
         proc.terminate()
         raise AssertionError(f"simulator did not start: {line!r}")
     return proc, int(match.group(1))
+
+
+def start_wearable_simulator(link: Path, devices: int, speed: float) -> subprocess.Popen[str]:
+    """``simulate wearable`` on a pty reachable at ``link`` (bracelets 1..devices)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent", "simulate", "wearable", "--link", str(link),
+         "--devices", str(devices), "--speed", str(speed), "--duration", "360000"],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != str(link):
+        proc.terminate()
+        raise AssertionError("wearable simulator did not start")
+    return proc

@@ -13,7 +13,7 @@ const App = (function () {
       else if (k === "class") el.className = v;
       else el.setAttribute(k, v === true ? "" : v);
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined || c === false) continue;
       el.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -25,7 +25,7 @@ const App = (function () {
     for (const [k, v] of Object.entries(attrs || {})) {
       if (k.startsWith("on")) el.addEventListener(k.slice(2), v); else el.setAttribute(k, v);
     }
-    for (const c of children.flat()) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    for (const c of children.flat(Infinity)) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
     return el;
   }
 
@@ -158,7 +158,7 @@ const App = (function () {
   function residents(doc) {
     if (!doc.devices.length) return [h("p", { class: "empty" }, t("no_devices"))];
     return [card("nav_residents", table(["device", "last_seen", "battery", "worn"], doc.devices.map((d) =>
-      h("tr", {}, h("td", {}, d.device), h("td", {}, age(d.last_seen_age_s)),
+      h("tr", { "data-device": d.device }, h("td", {}, d.device), h("td", {}, age(d.last_seen_age_s)),
         h("td", {}, d.battery === null ? "—" : `${d.battery} %`), h("td", {}, yn(d.worn))))))];
   }
 
@@ -172,6 +172,7 @@ const App = (function () {
     if (entry) {
       const doc = await json(entry[0]);
       document.getElementById("page").replaceChildren(...entry[1](doc));
+      if (!document.body.dataset.loaded) window.__loadedAt = performance.now();
       document.body.dataset.loaded = state.page;
     } else if (state.renderers[state.page]) {
       await state.renderers[state.page]();
@@ -196,7 +197,7 @@ const App = (function () {
     es.onopen = () => { live.dataset.t = "live_on"; live.textContent = t("live_on"); live.classList.add("on"); };
     es.onerror = () => { live.dataset.t = "live_off"; live.textContent = t("live_off"); live.classList.remove("on"); };
     es.addEventListener("change", () => { if (state.page !== "zones") soon(); });
-    if (state.page === "cameras") setInterval(() => { if (!document.hidden) soon(); }, 1000);
+    if (state.page === "cameras" || state.page === "residents") setInterval(() => { if (!document.hidden) soon(); }, 1000);
     await refresh();
   }
   return { h, s, api, json, age, t, state, overlay, frameImg, start, badge };

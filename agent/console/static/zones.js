@@ -4,7 +4,8 @@
 (function () {
   const { h, s, t, api, json } = App;
   const KINDS = ["corridor", "fire_lane", "entrance", "exit", "elevator_car", "lobby", "stairwell", "other"];
-  const ed = { cams: [], cam: null, zones: [], sel: -1, errors: {}, msg: null, drag: -1, moved: false, frameTimer: null };
+  const ed = { cams: [], cam: null, zones: [], sel: -1, errors: {}, msg: null, drag: -1, moved: false,
+    onHandle: false, frameTimer: null };
 
   function current() { return ed.cams.find((c) => c.name === ed.cam); }
   function fieldError(i, field) {
@@ -37,8 +38,7 @@
       z.polygon.forEach((p, j) => {
         svg.append(s("circle", {
           class: "handle", cx: p[0] * W, cy: p[1] * H, r: Math.max(6, W / 90), "data-point": j,
-          onpointerdown: (ev) => { ev.stopPropagation(); ed.drag = j; ed.moved = false; svg.setPointerCapture(ev.pointerId); },
-          ondblclick: (ev) => { ev.stopPropagation(); z.polygon.splice(j, 1); redraw(); },
+          onpointerdown: (ev) => { ev.stopPropagation(); ed.drag = j; ed.moved = false; ed.onHandle = true; },
         }));
       });
     }
@@ -46,9 +46,18 @@
       if (ed.drag < 0 || !ed.zones[ed.sel]) return;
       ed.zones[ed.sel].polygon[ed.drag] = toFrac(svg, ev); ed.moved = true; redraw();
     });
-    svg.addEventListener("pointerup", () => { if (ed.drag >= 0) { ed.drag = -1; setTimeout(() => { ed.moved = false; }, 0); } });
+    svg.addEventListener("pointerup", () => { ed.drag = -1; setTimeout(() => { ed.moved = false; ed.onHandle = false; }, 0); });
+    svg.addEventListener("dblclick", (ev) => {
+      // Delete the point under the pointer (found by distance: a redraw may have replaced it).
+      const zone = ed.zones[ed.sel];
+      if (!zone) return;
+      const r = svg.getBoundingClientRect();
+      const j = zone.polygon.findIndex((p) => Math.hypot(p[0] * r.width + r.left - ev.clientX,
+        p[1] * r.height + r.top - ev.clientY) <= 12);
+      if (j >= 0) { zone.polygon.splice(j, 1); redraw(); panel(); }
+    });
     svg.addEventListener("click", (ev) => {
-      if (ed.moved || ev.target.classList.contains("handle")) return;
+      if (ed.onHandle || ed.moved) { ed.onHandle = false; return; }  // a press on a point
       if (!ed.zones[ed.sel]) newZone();
       ed.zones[ed.sel].polygon.push(toFrac(svg, ev));
       redraw(); panel();
@@ -92,7 +101,7 @@
       const who = Number.isNaN(i) ? "" : `${(ed.zones[i] && ed.zones[i].id) || i + 1}: `;
       return h("li", {}, who + I18N.message(m));
     });
-    box.replaceChildren(
+    box.replaceChildren(...[
       h("label", { for: "zone-camera" }, t("camera")),
       h("select", { id: "zone-camera", onchange: (e) => { ed.cam = e.target.value; load(true); } },
         ed.cams.map((c) => h("option", { value: c.name, selected: c.name === ed.cam }, c.name))),
@@ -108,7 +117,7 @@
       h("button", { type: "button", id: "save-zones", class: "primary", onclick: save }, t("save")),
       ed.msg ? h("p", { id: "zone-message", class: `message ${ed.msg.cls}`, "data-outcome": ed.msg.cls }, ed.msg.text) : null,
       summary.length ? h("ul", { id: "zone-errors", class: "error" }, summary) : null,
-      h("p", { class: "muted help" }, t("zone_help")));
+      h("p", { class: "muted help" }, t("zone_help"))].filter(Boolean));
   }
 
   async function save() {
@@ -146,6 +155,7 @@
       h("div", { class: "stage", id: "zone-stage" }, App.frameImg(cam), drawSvg()),
       h("aside", { id: "zone-panel", class: "card" })));
     panel();
+    if (!document.body.dataset.loaded) window.__loadedAt = performance.now();
     document.body.dataset.loaded = "zones";
     clearInterval(ed.frameTimer);
     ed.frameTimer = setInterval(() => {
