@@ -17,7 +17,11 @@ from agent.events import Event, Priority, Severity
 from agent.state_file import write_atomic
 from drivers.synthetic.config import SyntheticConfig
 
-_BATCH = 64  # events awaited together; keeps high rates possible with group commit
+_BATCH = 64  # events awaited together at most; keeps high rates possible with group commit
+# A batch spans at most this much of the schedule: at 2 events/s a batch of 64 meant one
+# burst every 32 s, so nothing was emitted for half a minute at a time (it passed for a
+# 16 s "recovery delay" in bench/run.py recovery; issue 19).
+_BATCH_SPAN_S = 0.1
 
 
 class SyntheticDriver:
@@ -56,10 +60,11 @@ class SyntheticDriver:
         n = self._load_next()
         count = self._config.count
         interval = 1.0 / self._config.rate_hz
+        batch = max(1, min(_BATCH, int(self._config.rate_hz * _BATCH_SPAN_S)))
         start = time.monotonic()
         first = n
         while count == 0 or n < count:
-            end = n + _BATCH if count == 0 else min(n + _BATCH, count)
+            end = n + batch if count == 0 else min(n + batch, count)
             await asyncio.gather(*(sink.emit(self._make(i)) for i in range(n, end)))
             n = end
             self._save_next(n)
