@@ -24,6 +24,11 @@ _BATCH = 64  # events awaited together at most; keeps high rates possible with g
 _BATCH_SPAN_S = 0.1
 
 
+def batch_size(rate_hz: float) -> int:
+    """Events emitted (and awaited) together at ``rate_hz``: 1 up to 10 events/s."""
+    return max(1, min(_BATCH, int(rate_hz * _BATCH_SPAN_S)))
+
+
 class SyntheticDriver:
     """Produces ``synthetic.sample`` events numbered 0..count-1."""
 
@@ -60,7 +65,7 @@ class SyntheticDriver:
         n = self._load_next()
         count = self._config.count
         interval = 1.0 / self._config.rate_hz
-        batch = max(1, min(_BATCH, int(self._config.rate_hz * _BATCH_SPAN_S)))
+        batch = batch_size(self._config.rate_hz)
         start = time.monotonic()
         first = n
         while count == 0 or n < count:
