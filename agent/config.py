@@ -59,6 +59,16 @@ __all__ = [
 _Loc = tuple[str | int, ...]
 
 
+def __getattr__(name: str) -> Any:
+    """``DRIVER_CONFIGS`` and ``DriverConfig`` as before, built only when asked for
+    (they import every kind's config model; see agent/config_model.py)."""
+    if name in ("DRIVER_CONFIGS", "DriverConfig"):
+        from agent import config_model
+
+        return getattr(config_model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 @dataclass(frozen=True)
 class LoadedConfig:
     config: AgentConfig
