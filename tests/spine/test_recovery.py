@@ -39,8 +39,9 @@ def _pending(db: Path) -> int:
 
 def test_a_slow_source_emits_one_event_at_a_time() -> None:
     assert batch_size(2.0) == 1
-    assert batch_size(10.0) == 1
-    assert batch_size(400.0) == 40
+    assert batch_size(5.0) == 1
+    assert batch_size(10.0) == 2
+    assert batch_size(400.0) == 64
     assert batch_size(100_000.0) == 64
 
 
