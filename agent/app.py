@@ -39,6 +39,11 @@ from buffer.outbox import Outbox, OutboxSink
 log = logging.getLogger(__name__)
 
 STOP_BUDGET_S = 8.0  # under systemd's TimeoutStopSec and the 10 s promised to operators
+# Drivers start once the uplink is up or after this long, whichever is first: importing a
+# kind's library (pymodbus ~45 ms) blocks the loop, and while it did the broker's CONNACK
+# waited, delaying the birth message and everything queued (issue 19 item 2). Bounded so
+# that a broker that is down delays the first poll by no more than this.
+UPLINK_HEAD_START_S = 0.25
 
 
 class Agent:
@@ -169,6 +174,9 @@ class Agent:
             log.error("outbox was corrupt; moved aside to %s", self.outbox.quarantined)
         forwarder_stop = asyncio.Event()
         forwarder = asyncio.create_task(self.forwarder.run(forwarder_stop), name="forwarder")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(UPLINK_HEAD_START_S):
+                await self.forwarder.connected.wait()
         drivers = asyncio.create_task(self.supervisor.run(), name="supervisor")
         watchdog = asyncio.create_task(self._background(), name="watchdog")
         await self._start_console()

@@ -21,14 +21,13 @@ from pydantic import BaseModel, ValidationError
 
 from agent.config_checks import Problem, ServiceUser, startup_problems
 from agent.config_model import (
-    DRIVER_CONFIGS,
     AgentConfig,
-    DriverConfig,
     GatewayConfig,
     HealthConfig,
     MqttConfig,
     TlsConfig,
     agent_config_model,
+    configured_kinds,
     known_kinds,
 )
 from agent.config_yaml import (
@@ -44,11 +43,9 @@ from agent.config_yaml import (
 from agent.kinds import KINDS, Kind
 
 __all__ = [
-    "DRIVER_CONFIGS",
     "AgentConfig",
     "ConfigError",
     "ConfigIssue",
-    "DriverConfig",
     "GatewayConfig",
     "HealthConfig",
     "LoadedConfig",
@@ -60,6 +57,16 @@ __all__ = [
 ]
 
 _Loc = tuple[str | int, ...]
+
+
+def __getattr__(name: str) -> Any:
+    """``DRIVER_CONFIGS`` and ``DriverConfig`` as before, built only when asked for
+    (they import every kind's config model; see agent/config_model.py)."""
+    if name in ("DRIVER_CONFIGS", "DriverConfig"):
+        from agent import config_model
+
+        return getattr(config_model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -221,7 +228,7 @@ def parse_document(
             raise ConfigError(duplicates)
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue(file, 1, "", "the file must hold a mapping of keys")])
-    root = agent_config_model(kinds)
+    root = agent_config_model(configured_kinds(data, kinds))
     try:
         cfg = root.model_validate(data)
     except ValidationError as exc:

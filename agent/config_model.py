@@ -2,6 +2,11 @@
 
 Loading, line numbers and error messages live in agent/config.py; checks that need files
 or registries (run by ``config check`` and at start-up) in agent/config_checks.py.
+
+The ``drivers`` union holds only the kinds a file configures (:func:`configured_kinds`,
+:func:`agent_config_model`): importing and building every kind's model cost every
+gateway start-up time and memory (issue 19 items 1-2). A file naming an unknown kind, or
+none, gets the whole table, so its errors list every kind there is.
 """
 
 from __future__ import annotations
@@ -12,15 +17,25 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, SecretStr, create_model, field_validator, model_validator
 
-from agent.driver import StrictModel
+from agent.driver import DriverConfigBase, StrictModel
 from agent.gateway_health import GatewayHealthConfig
 from agent.kinds import KINDS, Kind
 from buffer.config import BufferConfig
 
-# Every kind's config model; the ``kind`` key selects one (agent/kinds.py is the table).
-DRIVER_CONFIGS: tuple[type[StrictModel], ...] = tuple(k.config for k in KINDS)
 
-DriverConfig = Annotated[Union[DRIVER_CONFIGS], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
+def __getattr__(name: str) -> Any:
+    """``DRIVER_CONFIGS`` (every kind's model) and ``DriverConfig`` (their union), built
+    only when asked for: importing them loads every kind's config module."""
+    if name == "DRIVER_CONFIGS":
+        return tuple(k.model() for k in KINDS)
+    if name == "DriverConfig":
+        return _driver_union(KINDS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _driver_union(kinds: tuple[Kind, ...]) -> Any:
+    members: Any = Union[tuple(k.model() for k in kinds)]  # noqa: UP007
+    return Annotated[members, Field(discriminator="kind")]
 
 
 def known_kinds() -> list[str]:
@@ -137,7 +152,8 @@ class AgentConfig(StrictModel):
     gateway: GatewayConfig
     mqtt: MqttConfig
     buffer: BufferConfig
-    drivers: list[DriverConfig] = Field(default_factory=list)
+    # The union of the configured kinds, in the subclass agent_config_model() builds.
+    drivers: list[DriverConfigBase] = Field(default_factory=list)
     state_dir: Path | None = Field(
         default=None, description="Driver state; defaults to the buffer file's directory."
     )
@@ -164,14 +180,22 @@ class AgentConfig(StrictModel):
         return self.state_dir if self.state_dir is not None else self.buffer.path.parent
 
 
+def configured_kinds(data: Any, kinds: tuple[Kind, ...] = KINDS) -> tuple[Kind, ...]:
+    """The table's kinds the document's ``drivers`` entries name, in table order; the
+    whole table when an entry names no kind, an unknown one, or there are none."""
+    entries = data.get("drivers") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not entries:
+        return kinds
+    wanted = {e.get("kind") if isinstance(e, dict) else None for e in entries}
+    chosen = tuple(k for k in kinds if k.name in wanted)
+    return chosen if len(chosen) == len(wanted) else kinds
+
+
 @functools.cache
 def agent_config_model(kinds: tuple[Kind, ...] = KINDS) -> type[AgentConfig]:
-    """:class:`AgentConfig` whose ``drivers`` union is ``kinds`` (the table, or a test's)."""
-    if kinds == KINDS:
-        return AgentConfig
-    members: Any = Union[tuple(k.config for k in kinds)]  # noqa: UP007
-    item: Any = Annotated[members, Field(discriminator="kind")]
-    drivers: Any = list.__class_getitem__(item)
+    """:class:`AgentConfig` whose ``drivers`` union is ``kinds`` (those a file configures,
+    the whole table, or a test's)."""
+    drivers: Any = list.__class_getitem__(_driver_union(kinds))
     model: type[AgentConfig] = create_model(
         "AgentConfig", __base__=AgentConfig, drivers=(drivers, Field(default_factory=list))
     )

@@ -66,9 +66,9 @@ def read_bounded(path: str | os.PathLike[str]) -> bytes:
     return raw
 
 
-def _depth_check(text: str, file: str) -> None:
+def _depth_check(text: str, file: str, loader: Any) -> None:
     depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in yaml.parse(text, Loader=loader):
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
@@ -108,25 +108,40 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
+# libyaml's parser when PyYAML has it: the pure-Python one was ~25 ms of every start-up
+# (issue 19 item 2). A file it refuses is parsed again by the pure-Python parser, whose
+# error wording and marks the messages (and their tests) were written against.
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", None)
+
+
 def load_yaml(text: str, file: str) -> tuple[yaml.Node | None, Any]:
     """The composed node (for line numbers) and the plain data, within the limits."""
-    try:
-        _depth_check(text, file)
-        loader = yaml.SafeLoader(text)
+    if _FAST_LOADER is not None:
         try:
-            node = loader.get_single_node()
-            if node is not None and _expanded_size(node) > MAX_NODES:
-                raise ConfigError(
-                    [ConfigIssue(file, 1, "", f"aliases expand to more than {MAX_NODES} nodes")]
-                )
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
+            return _load_with(_FAST_LOADER, text, file)
+        except yaml.YAMLError:
+            pass
+    try:
+        return _load_with(yaml.SafeLoader, text, file)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([ConfigIssue(file, line, "", f"YAML syntax error: {problem}")]) from None
+
+
+def _load_with(loader_class: Any, text: str, file: str) -> tuple[yaml.Node | None, Any]:
+    _depth_check(text, file, loader_class)
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node) > MAX_NODES:
+            raise ConfigError(
+                [ConfigIssue(file, 1, "", f"aliases expand to more than {MAX_NODES} nodes")]
+            )
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
     return node, data
 
 

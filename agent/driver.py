@@ -72,7 +72,7 @@ class DriverContext:
 class StrictModel(BaseModel):
     """Base of every config model: unknown keys are errors and values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class DriverConfigBase(StrictModel):

@@ -7,9 +7,11 @@ union (agent/config.py), the driver registry (agent/registry.py), the CLI groups
 (agent/cli.py) and ``edge-agent simulate`` are all derived from :data:`KINDS`, so adding
 a kind is one entry here plus the kind's own package (docs/adding-a-kind.md).
 
-Everything heavy is named by a dotted path and imported only when used: building this
-table imports the config models and nothing else, so a Modbus-only gateway never loads
-OpenCV, onnxruntime or numpy.
+Everything is named by a dotted path and imported only when used, the config models
+included: a config is read by first looking at its drivers' ``kind`` keys and building the
+model from those kinds alone (agent/config_model.py), so a Modbus-only gateway never loads
+OpenCV, onnxruntime or numpy, nor builds the camera's config schema (issue 19 items 1-2:
+every kind's pydantic model cost start-up time and memory on every gateway).
 """
 
 from __future__ import annotations
@@ -20,37 +22,52 @@ from typing import Any, cast, get_args
 
 from agent.diagnosis import KindDiag
 from agent.driver import DriverConfigBase, DriverFactory, KindCheck
-from drivers.modbus.config import ModbusConfig
-from drivers.serial.config import SerialConfig
-from drivers.synthetic.config import SyntheticConfig
-from vision.config import CameraConfig
 
 
 @dataclass(frozen=True)
 class Kind:
-    """One device kind. Dotted targets are ``"module:attribute"``, modules ``"module"``."""
+    """One device kind. Dotted targets are ``"module:attribute"``, modules ``"module"``.
 
-    config: type[DriverConfigBase]
+    ``config`` is the config model or, for the table's own kinds, its dotted path; then
+    ``kind`` must give the ``kind:`` value, so that naming a kind imports nothing.
+    """
+
+    config: type[DriverConfigBase] | str
     driver: str  # "module:Class", the class satisfies agent.driver.DriverFactory
     cli: str | None = None  # module with register(subparsers): the kind's command group
     simulator: str | None = None  # module with register(simulate_subparsers)
     extra: str | None = None  # pip extra with the kind's libraries: edge-agent[extra]
     check: str | None = None  # "module:function", satisfies agent.driver.KindCheck
     diag: str | None = None  # "module:function", satisfies agent.diagnosis.KindDiag
+    kind: str = ""  # the ``kind:`` value; read from the model's Literal when empty
 
     @property
     def name(self) -> str:
-        """The ``kind:`` value, read from the config model's ``Literal``."""
-        annotation = self.config.model_fields["kind"].annotation
-        values: tuple[Any, ...] = get_args(annotation)
-        if len(values) != 1 or not isinstance(values[0], str):
-            raise TypeError(f"{self.config.__name__}.kind must be Literal['<one name>']")
-        return str(values[0])
+        """The ``kind:`` value."""
+        return self.kind or literal_kind(self.model())
+
+    def model(self) -> type[DriverConfigBase]:
+        """The config model, imported on first use; its ``Literal`` must match ``kind``."""
+        if not isinstance(self.config, str):
+            return self.config
+        model = cast(type[DriverConfigBase], load_target(self.config))
+        if self.kind and literal_kind(model) != self.kind:
+            raise TypeError(f"{self.config} is kind {literal_kind(model)!r}, not {self.kind!r}")
+        return model
+
+
+def literal_kind(model: type[DriverConfigBase]) -> str:
+    """The ``kind:`` value a config model accepts, from its ``Literal``."""
+    values: tuple[Any, ...] = get_args(model.model_fields["kind"].annotation)
+    if len(values) != 1 or not isinstance(values[0], str):
+        raise TypeError(f"{model.__name__}.kind must be Literal['<one name>']")
+    return str(values[0])
 
 
 KINDS: tuple[Kind, ...] = (
     Kind(
-        config=ModbusConfig,
+        kind="modbus",
+        config="drivers.modbus.config:ModbusConfig",
         driver="drivers.modbus.driver:ModbusDriver",
         cli="agent.commands.modbus",
         simulator="agent.commands.modbus_simulate",
@@ -59,16 +76,22 @@ KINDS: tuple[Kind, ...] = (
         diag="drivers.modbus.diag:diag_modbus",
     ),
     Kind(
-        config=SerialConfig,
+        kind="serial",
+        config="drivers.serial.config:SerialConfig",
         driver="drivers.serial.driver:SerialDriver",
         cli="agent.commands.serial",
         simulator="agent.commands.serial_simulate",
         extra="serial",
         diag="drivers.serial.diag:diag_serial",
     ),
-    Kind(config=SyntheticConfig, driver="drivers.synthetic.driver:SyntheticDriver"),
     Kind(
-        config=CameraConfig,
+        kind="synthetic",
+        config="drivers.synthetic.config:SyntheticConfig",
+        driver="drivers.synthetic.driver:SyntheticDriver",
+    ),
+    Kind(
+        kind="camera",
+        config="vision.config:CameraConfig",
         driver="vision.camera_driver:CameraDriver",
         cli="agent.commands.camera",
         extra="vision",

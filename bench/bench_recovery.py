@@ -4,7 +4,11 @@ One agent process (``python -m agent run``, a synthetic driver emitting 2 events
 ``event`` priority) forwards to a real Mosquitto. Each trial stops the broker for
 ``outage_s`` (60 s; --quick: 15 s and 3 trials instead of 10), starts it again on the same
 port, subscribes at once, and times the first ``events/`` message the subscriber sees:
-the outbox sends its oldest row first, so that is an event queued during the outage. The
+the outbox sends its oldest row first, so that should be an event queued during the
+outage; each trial checks it (the event's CloudEvents ``time`` lies before the broker's
+return) and ``queued_during_outage`` counts the trials where it did. (Before issue 19's
+fix to the synthetic driver, a 2 Hz source emitted in bursts of 64, one every 32 s: no
+event was queued during a 15 s outage at all and the bench timed the next burst.) The
 agent keeps its default ``reconnect_max_s`` unless ``EDGE_BENCH_RECONNECT_MAX_S`` is set
 (to compare caps). No alarm is waiting, so this is the backoff alone, not the alarm skip.
 """
@@ -17,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +48,9 @@ def _config(tmp: Path, port: int) -> Path:
     return path
 
 
-def _trial(tmp: Path, port: int, outage_s: float) -> float:
+def _trial(tmp: Path, port: int, outage_s: float) -> tuple[float, bool]:
+    """Seconds from the broker's return to the first event seen; whether that event
+    was queued during the outage."""
     broker = Mosquitto(tmp, port=port).start()
     sub = Subscriber(port, "edge/#", client_id="recovery-probe")
     try:
@@ -55,12 +62,14 @@ def _trial(tmp: Path, port: int, outage_s: float) -> float:
         broker.stop()
     time.sleep(outage_s)
     broker = Mosquitto(tmp, port=port).start()  # start() returns once it listens
-    back = time.monotonic()
+    back, back_wall = time.monotonic(), datetime.now(UTC)
     sub = Subscriber(port, "edge/+/events/#", client_id="recovery-probe")
     try:
         if not sub.wait(lambda s: bool(s.messages), 120):
             raise RuntimeError("no event within 120 s of the broker's return")
-        return time.monotonic() - back
+        wait = time.monotonic() - back
+        first = sub.events()[0]
+        return wait, datetime.fromisoformat(first["time"]) < back_wall
     finally:
         sub.close()
         broker.stop()
@@ -69,6 +78,7 @@ def _trial(tmp: Path, port: int, outage_s: float) -> float:
 def run(quick: bool) -> dict[str, Any]:
     trials, outage = (3, 15.0) if quick else (10, 60.0)
     waits: list[float] = []
+    queued = 0
     with tempfile.TemporaryDirectory(prefix="bench-recovery-") as d:
         tmp = Path(d)
         port = Mosquitto(tmp).port
@@ -84,7 +94,9 @@ def run(quick: bool) -> dict[str, Any]:
             )
         try:
             for _ in range(trials):
-                waits.append(_trial(tmp, port, outage))
+                wait, was_queued = _trial(tmp, port, outage)
+                waits.append(wait)
+                queued += was_queued
         finally:
             agent.terminate()
             agent.wait(15)
@@ -95,6 +107,7 @@ def run(quick: bool) -> dict[str, Any]:
         "outage_s": outage,
         "reconnect_max_s": os.environ.get("EDGE_BENCH_RECONNECT_MAX_S", "default (10)"),
         "first_event_after_return_s": [round(w, 2) for w in waits],
+        "queued_during_outage": f"{queued}/{trials}",
         "median_s": round(statistics.median(waits), 2),
         "p95_s": round(p95, 2),
         "max_s": round(max(waits), 2),

@@ -18,7 +18,16 @@ from agent.state_file import write_atomic
 from drivers.synthetic.config import SyntheticConfig
 
 _BATCH = 64  # events awaited together at most; keeps high rates possible with group commit
-_BATCH_S = 0.05  # ...but no more than ~50 ms worth: at 0.5 Hz one event every 2 s, not 64 at once
+# A batch spans at most this much of the schedule: at 2 events/s a batch of 64 meant one
+# burst every 32 s, so nothing was emitted for half a minute at a time (it passed for a
+# 16 s "recovery delay" in bench/run.py recovery; issue 19).
+_BATCH_SPAN_S = 0.25
+
+
+def batch_size(rate_hz: float) -> int:
+    """Events emitted (and awaited) together at ``rate_hz``: 1 below 8 events/s, 64 from
+    256 events/s (as before for the fast sources the tests and benches use)."""
+    return max(1, min(_BATCH, int(rate_hz * _BATCH_SPAN_S)))
 
 
 class SyntheticDriver:
@@ -57,7 +66,7 @@ class SyntheticDriver:
         n = self._load_next()
         count = self._config.count
         interval = 1.0 / self._config.rate_hz
-        batch = max(1, min(_BATCH, int(self._config.rate_hz * _BATCH_S)))
+        batch = batch_size(self._config.rate_hz)
         start = time.monotonic()
         first = n
         while count == 0 or n < count:

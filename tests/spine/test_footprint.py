@@ -68,6 +68,8 @@ def test_modbus_only_config_never_imports_numpy_cv2_or_onnxruntime(tmp_path: Pat
     assert HEAVY.isdisjoint(modules), sorted(HEAVY & modules)
     assert "sqlite_utils" not in modules  # a fresh file needs no migration
     assert "cryptography" not in modules  # provisioning's library only (agent/credentials.py)
+    # Nor the camera's config model: the config is read by kind first (agent/config_model.py).
+    assert "vision" not in modules
 
 
 def test_camera_config_imports_them(tmp_path: Path, shared_dir: Path) -> None:

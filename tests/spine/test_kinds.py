@@ -12,7 +12,7 @@ import pytest
 from agent.config import ConfigError, parse_config
 from agent.config_model import HealthConfig
 from agent.driver import DriverConfigBase, DriverContext
-from agent.kinds import KINDS, Kind, by_name, command_modules, simulator_modules
+from agent.kinds import KINDS, Kind, by_name, command_modules, literal_kind, simulator_modules
 from agent.registry import DRIVERS, create_driver
 from agent.supervisor import Supervisor
 from tests.conftest import REPO
@@ -87,3 +87,21 @@ def test_everything_is_derived_from_the_table() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     for kind in KINDS:
         assert kind.extra is None or kind.extra in project["optional-dependencies"]
+
+
+def test_each_entry_names_the_kind_its_config_model_accepts() -> None:
+    # The table names kinds without importing their models; the two must agree.
+    for kind in KINDS:
+        assert literal_kind(kind.model()) == kind.name
+
+
+def test_a_config_validates_against_the_kinds_it_names_only(tmp_path: Path) -> None:
+    from agent.config_model import configured_kinds
+
+    cfg = parse_config(CONFIG % tmp_path, kinds=WITH_DUMMY)
+    drivers = type(cfg).model_fields["drivers"].annotation
+    assert "DummyConfig" in str(drivers) and "SyntheticConfig" in str(drivers)
+    assert "CameraConfig" not in str(drivers)
+    # An unknown kind gets the whole table, so the error can list every kind.
+    doc = {"drivers": [{"kind": "synthetic"}, {"kind": "nope"}]}
+    assert configured_kinds(doc, WITH_DUMMY) == WITH_DUMMY

@@ -1,0 +1,74 @@
+"""After an outage, what was queued during it reaches the platform (issue 19 item 5).
+
+Regression for the "recovery stall" bench/run.py recovery once measured: a 2 events/s
+synthetic source emitted in bursts of 64 (one every 32 s), so an outage could pass with
+nothing queued and the bench timed the next burst. Here a real Mosquitto is stopped, the
+test waits until the outbox holds rows written while it was down (read-only, as
+``buffer stats`` reads it), starts the broker again and waits for one of those events at
+a subscriber. Positive signals only; no durations are asserted.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from drivers.synthetic.driver import batch_size
+from tests.broker import Mosquitto, Subscriber
+from tests.spine.agentproc import AgentProcess, synthetic, write_config
+
+
+def _wait_for(predicate, timeout: float = 60.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return bool(predicate())
+
+
+def _pending(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5.0) as conn:
+            return int(conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def test_a_slow_source_emits_one_event_at_a_time() -> None:
+    assert batch_size(2.0) == 1
+    assert batch_size(5.0) == 1
+    assert batch_size(10.0) == 2
+    assert batch_size(400.0) == 64
+    assert batch_size(100_000.0) == 64
+
+
+def test_events_queued_during_an_outage_arrive_after_it(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path).start()
+    db = tmp_path / "b.db"
+    cfg = write_config(tmp_path / "c.yaml", port=broker.port, buffer=db, drivers=[synthetic(0, 2)])
+    agent = AgentProcess(cfg, tmp_path / "agent.log").start()
+    try:
+        assert _wait_for(lambda: "is up" in agent.log()), agent.log()
+        broker.stop()
+        assert _wait_for(lambda: "is down" in agent.log()), agent.log()
+        # Rows written while the broker is down arrive one at a time (a burst of 64 was
+        # the old behaviour), and a few of them accumulate.
+        assert _wait_for(lambda: _pending(db) >= 1), agent.log()
+        assert _pending(db) < 64
+        assert _wait_for(lambda: _pending(db) >= 3), agent.log()
+        broker.start()
+        back = datetime.now(UTC)
+        sub = Subscriber(broker.port, "edge/+/events/#")
+        try:
+            queued = lambda s: any(  # noqa: E731
+                datetime.fromisoformat(e["time"]) < back for e in s.events()
+            )
+            assert sub.wait(queued, 60), agent.log()
+        finally:
+            sub.close()
+    finally:
+        agent.terminate()
+        broker.stop()
