@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import aiomqtt
 from pydantic import BaseModel
@@ -40,6 +40,7 @@ from agent.forwarder_publish import (
     retrieve_disconnect,
 )
 from agent.forwarder_reconnect import pump_until_lost, wait_to_reconnect
+from agent.gateway_events import ForwardRejected, GatewayStatus
 from agent.tls import build_tls_context
 from buffer.outbox import Outbox, OutboxRow
 
@@ -119,9 +120,8 @@ class Forwarder:
         self._store_trouble: str | None = None
         self._transient_attempt = 0
 
-    def _status(self, state: str, **extra: Any) -> bytes:
-        doc = {"state": state, "gateway": self._gw, **extra}
-        return json.dumps(doc, separators=(",", ":")).encode()
+    def _status(self, state: Literal["online", "offline"], **extra: Any) -> bytes:
+        return GatewayStatus(state=state, gateway=self._gw, **extra).to_bytes()
 
     def _client(self) -> aiomqtt.Client:
         cfg = self._cfg
@@ -401,11 +401,9 @@ class Forwarder:
             event = Event(
                 type="gateway.forward.rejected",
                 subject="forwarder",
-                data={
-                    "rejected": count,
-                    "last_reason": reason,
-                    "dead_lettered_total": self.stats.dead_lettered,
-                },
+                data=ForwardRejected(
+                    rejected=count, last_reason=reason, dead_lettered_total=self.stats.dead_lettered
+                ).to_data(),
                 priority=Priority.ALARM,
                 severity=Severity.CRITICAL,
             )

@@ -12,12 +12,22 @@ import asyncio
 import time
 from pathlib import Path
 
+from pydantic import Field
+
 from agent.driver import DriverContext, EventSink
-from agent.events import Event, Priority, Severity
+from agent.events import Event, EventData, Priority, Severity
 from agent.state_file import write_atomic
 from drivers.synthetic.config import SyntheticConfig
 
 _BATCH = 64  # events awaited together; keeps high rates possible with group commit
+
+
+class SyntheticSample(EventData):
+    """One numbered sample of the installer's end-to-end check."""
+
+    n: int = Field(ge=0, description="0, 1, 2, ... resumed across restarts.")
+    driver: str
+    padding: str | None = Field(default=None, description="payload_bytes of filler, if set.")
 
 
 class SyntheticDriver:
@@ -41,13 +51,13 @@ class SyntheticDriver:
         write_atomic(self._state_file, str(value).encode(), durable=False)
 
     def _make(self, n: int) -> Event:
-        data: dict[str, object] = {"n": n, "driver": self.name}
+        sample = SyntheticSample(n=n, driver=self.name)
         if self._padding:
-            data["padding"] = self._padding
+            sample.padding = self._padding
         return Event(
             type="synthetic.sample",
             subject=self.name,
-            data=data,
+            data=sample.to_data(),
             priority=self._priority,
             severity=Severity.INFO,
         )
