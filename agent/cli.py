@@ -22,6 +22,7 @@ from agent.kinds import command_modules
 COMMAND_MODULES: tuple[str, ...] = (
     "agent.commands.core",
     "agent.commands.simulate",
+    "agent.commands.contract",
     *command_modules(),
 )
 

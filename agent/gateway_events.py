@@ -75,3 +75,20 @@ class Receipt(BaseModel):
     id: str = Field(description="The alarm event's id.")
     stage: Literal["stored", "acknowledged"]
     by: str = Field(description="Opaque operator reference.")
+
+
+class CommandRequest(BaseModel):
+    """A remote-management request on ``edge/{gateway_id}/cmd/{name}`` (issue 14 item 5).
+
+    Sent with the MQTT v5 Response Topic and Correlation Data properties; the reply goes to
+    that topic with the same correlation data. The arguments are the command's own (none
+    for ``ping``); the commands module registers their models here when it lands.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+
+class CommandReply(BaseModel):
+    """The gateway's answer to a :class:`CommandRequest`, on the request's response topic."""
+
+    model_config = ConfigDict(extra="allow")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, field_serializer
+from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from agent.events import EventData
 from drivers.modbus.elevator_state import ElevatorSnapshot, ServiceMode
@@ -53,10 +53,12 @@ class _Episode(EventData):
     controller_code: int | None = Field(default=None, description="The controller's code.")
     controller_label: str | None = Field(default=None, description="e.g. NICE:E41.")
 
-    @field_serializer("snapshot")
-    def _whole_snapshot(self, snapshot: ElevatorSnapshot) -> dict[str, Any]:
-        # Every snapshot field, set or not: ``to_data`` leaves out only unset extras.
-        return snapshot.to_data()
+    @field_validator("snapshot")
+    @classmethod
+    def _whole_snapshot(cls, snapshot: ElevatorSnapshot) -> ElevatorSnapshot:
+        # Mark every field set, so ``to_data`` (which leaves out unset optional fields)
+        # always sends the whole snapshot, nulls included, as the schema says.
+        return ElevatorSnapshot.model_construct(**dict(snapshot))
 
 
 class ElevatorAlarm(_Episode):
