@@ -18,6 +18,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.contract_check import check_message
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -103,6 +105,8 @@ class Subscriber:
             raise TimeoutError("subscriber did not subscribe")
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        # Every message is checked against the platform contract (tests/contract_check.py).
+        check_message(msg.topic, bytes(msg.payload))
         with self._lock:
             self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from agent.events import Event
+from tests.contract_check import check_event
 
 
 class ListSink:
@@ -15,6 +16,7 @@ class ListSink:
         self._changed = asyncio.Event()
 
     async def emit(self, event: Event) -> None:
+        check_event(event)  # against the platform contract (tests/contract_check.py)
         self.events.append(event)
         self._changed.set()
 
