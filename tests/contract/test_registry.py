@@ -27,7 +27,7 @@ def test_every_type_the_product_emits_is_registered() -> None:
 def test_each_entry_names_an_event_data_model(event_type: str) -> None:
     entry = EVENT_TYPES[event_type]
     model = load_model(entry.model)
-    assert issubclass(model, EventData) or model.__name__ == "ElevatorStatus"
+    assert issubclass(model, EventData) or callable(getattr(model, "to_data", None))
     assert entry.version >= 1 and entry.channels
     assert dataschema(event_type) == schema_uri(event_type, entry.version)
 
