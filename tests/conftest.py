@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.contract_check import take_violations, warm_up
+from tests.contract_check import seen_types, take_violations, warm_up
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -136,3 +136,19 @@ def contract_violations(contract_validators: None) -> Iterator[None]:
         shown = "\n  ".join(found[:20])
         more = f"\n  ... and {len(found) - 20} more" if len(found) > 20 else ""
         pytest.fail(f"events broke the platform contract:\n  {shown}{more}", pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How much of the contract this run exercised: types checked, registered types not."""
+    from agent.event_types import EVENT_TYPES
+
+    seen = seen_types()
+    if not seen:
+        return
+    checked = sorted(t for t in EVENT_TYPES if t in seen)
+    unseen = sorted(t for t in EVENT_TYPES if t not in seen)
+    terminalreporter.write_line(
+        f"contract: {sum(seen.values())} events checked, {len(checked)} of "
+        f"{len(EVENT_TYPES)} registered types seen"
+        + (f"; not seen in this run: {', '.join(unseen)}" if unseen else "")
+    )

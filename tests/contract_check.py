@@ -42,6 +42,7 @@ TEST_TYPES = frozenset(
 
 _lock = threading.Lock()
 _violations: list[str] = []
+_seen: dict[str, int] = {}  # event type -> events of it checked in this run
 
 _formats = FormatChecker()
 
@@ -98,6 +99,8 @@ def problems_of_event(doc: Any, topic: str | None = None) -> list[str]:
     if not isinstance(doc, dict):
         return [f"not a JSON object: {doc!r:.80}"]
     etype = str(doc.get("type"))
+    with _lock:
+        _seen[etype] = _seen.get(etype, 0) + 1
     where = f"{etype} {doc.get('id')}" + (f" on {topic}" if topic else "")
     out = _errors(_envelope(), doc, f"{where}: envelope")
     data = _data().get(etype)
@@ -173,3 +176,9 @@ def take_violations() -> list[str]:
         found = list(_violations)
         _violations.clear()
     return found
+
+
+def seen_types() -> dict[str, int]:
+    """Event type -> how many events of it were checked so far in this run."""
+    with _lock:
+        return dict(_seen)

@@ -88,3 +88,18 @@ def _doc(event: Event) -> dict[str, object]:
 
     result: dict[str, object] = json.loads(encode_cloudevent(event, seq=7, clock_synced=True))
     return result
+
+
+def test_the_outbox_reports_meet_the_contract() -> None:
+    # Made inside the outbox, so most tests see them only in SQLite, not on a sink.
+    from buffer import reports
+
+    events = [
+        reports.dropped({"telemetry": 3, "event": 0}, {"telemetry": 9, "event": 1}, dead=1,
+                        source="/edge/gw/buffer"),
+        reports.corrupt("/var/lib/edge-agent/outbox.db.corrupt-1", source="/edge/gw/buffer"),
+        reports.lost(10, 12, source="/edge/gw/buffer"),
+        reports.damaged(2, [4, 5], source="/edge/gw/buffer"),
+    ]  # fmt: skip
+    for event in events:
+        assert problems_of_event(_doc(event), "edge/gw/events/gateway") == [], event.type
