@@ -128,7 +128,9 @@ def contract_validators() -> None:
 
 
 @pytest.fixture(autouse=True)
-def contract_violations(contract_validators: None) -> Iterator[None]:
+def contract_violations(no_leaks: None, contract_validators: None) -> Iterator[None]:
+    # After no_leaks is set up, so that this ends first: it lets go of the test's
+    # receivers (tests/contract_check.py holds them until then) before the leak check.
     take_violations()
     yield
     found = take_violations()

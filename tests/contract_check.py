@@ -5,9 +5,13 @@ Hooked into the two places tests receive events: the broker-side subscriber
 into (tests/sinks.py ``ListSink``). Each event is validated with ``jsonschema`` against
 the envelope schema and its type's data schema, in the *strict* variant (no property the
 models do not name); an event of a type the contract does not register fails. A message
-on ``edge/+/status`` is validated against the status schema. Violations are collected
-here and fail the running test at teardown (tests/conftest.py ``contract_violations``),
-because a paho callback thread cannot fail a test itself.
+on ``edge/+/status`` is validated against the status schema.
+
+The checking happens when the test ends (tests/conftest.py ``contract_violations``), not
+as messages arrive: validation costs about a millisecond per event, which in paho's
+network thread would slow a subscriber enough for Mosquitto to drop QoS 1 messages from
+its queue, and in a driver's event loop would shift the timing the test observes. The
+receivers only :func:`watch` themselves; :func:`take_violations` drains what they got.
 
 Tests that exercise the pipeline with made-up types (``test.sample`` and the like)
 declare them in :data:`TEST_TYPES`: they are not part of the contract and get no
@@ -20,6 +24,8 @@ import functools
 import json
 import re
 import threading
+import weakref
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +49,34 @@ TEST_TYPES = frozenset(
 _lock = threading.Lock()
 _violations: list[str] = []
 _seen: dict[str, int] = {}  # event type -> events of it checked in this run
+# Receivers' "what arrived since you last asked" methods: held strongly until the end of
+# the test that made them (a sink local to ``asyncio.run(main())`` is gone by then), and
+# weakly afterwards, for a receiver that outlives its test.
+Source = Callable[[], Iterable[tuple[str, bytes] | Event]]
+_sources: list[Source] = []
+_older: list[weakref.WeakMethod[Source]] = []
+
+
+def watch(source: Source) -> None:
+    """Register a receiver's bound method returning what it received since the last call:
+    ``(topic, payload)`` pairs from the broker, or :class:`Event` objects from a sink."""
+    with _lock:
+        _sources.append(source)
+
+
+def _drain() -> None:
+    with _lock:
+        alive = [ref for ref in _older if ref() is not None]
+        fresh = list(_sources)
+        _older[:] = alive + [weakref.WeakMethod(s) for s in fresh]  # type: ignore[arg-type]
+        _sources.clear()
+    for source in fresh + [ref() for ref in alive]:
+        for item in source() if source is not None else ():
+            if isinstance(item, Event):
+                check_event(item)
+            else:
+                check_message(*item)
+
 
 _formats = FormatChecker()
 
@@ -171,7 +205,9 @@ def check_event(event: Event) -> None:
 
 
 def take_violations() -> list[str]:
-    """The violations seen since the last call (and forget them)."""
+    """Check what the watched receivers got, then return the violations seen since the
+    last call (and forget them)."""
+    _drain()
     with _lock:
         found = list(_violations)
         _violations.clear()
