@@ -23,6 +23,8 @@ from agent.contract.schemas import (
 from agent.event_types import EVENT_TYPES
 
 ASYNCAPI_VERSION = "3.0.0"
+# AsyncAPI 3.0 names no JSON Schema format newer than draft-07. The files are 2020-12,
+# using only keywords that mean the same in both ($defs is reached by JSON pointer).
 SCHEMA_FORMAT = "application/schema+json;version=draft-07"
 MQTT_BINDING = "0.2.0"
 # Remote-management commands (issue 14 item 5); their argument models join PAYLOADS.
