@@ -103,3 +103,20 @@ def test_the_outbox_reports_meet_the_contract() -> None:
     ]  # fmt: skip
     for event in events:
         assert problems_of_event(_doc(event), "edge/gw/events/gateway") == [], event.type
+
+
+def test_schemas_use_only_keywords_draft_07_reads_the_same() -> None:
+    # The AsyncAPI document declares them draft-07 (agent/contract/asyncapi.py).
+    newer = {"prefixItems", "unevaluatedProperties", "unevaluatedItems", "dependentSchemas",
+             "dependentRequired", "$anchor", "$dynamicRef", "$dynamicAnchor", "minContains",
+             "maxContains"}  # fmt: skip
+
+    def keys(node: object) -> set[str]:
+        if isinstance(node, dict):
+            return set(node) | {k for v in node.values() for k in keys(v)}
+        if isinstance(node, list):
+            return {k for v in node for k in keys(v)}
+        return set()
+
+    for path, schema in all_schemas().items():
+        assert not keys(schema.doc) & newer, path
