@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.commands.console",
     "agent.commands.diag",
     "agent.commands.provision",
+    "agent.commands.contract",
     *command_modules(),
 )
 

@@ -1,8 +1,11 @@
 """The typed event envelope every producer emits and the platform receives.
 
 Events are serialised as CloudEvents 1.0 structured JSON (see docs/events.md) with the
-extension attributes ``seq``, ``priority``, ``severity`` and ``clocksync``. This module has
-no I/O and imports only the standard library, so every layer may depend on it.
+extension attributes ``seq``, ``priority``, ``severity`` and ``clocksync``. The document's
+shape is the :class:`CloudEvent` TypedDict, which :func:`to_cloudevent` is checked against
+(mypy) and the envelope JSON Schema is generated from (agent/contract/); producers build
+``data`` from an :class:`EventData` model. This module has no I/O and imports only the
+standard library, orjson, pydantic and the event type table, so every layer may depend on it.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Final, Literal, NotRequired
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
 
-SPEC_VERSION = "1.0"
-JSON_CONTENT_TYPE = "application/json"
+from agent.event_types import dataschema
+
+SPEC_VERSION: Final = "1.0"
+JSON_CONTENT_TYPE: Final = "application/json"
 
 
 class Priority(enum.IntEnum):
@@ -70,7 +77,23 @@ def uuid7() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-_EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]{0,31}(\.[a-z0-9][a-z0-9_-]{0,63}){1,4}")
+EVENT_TYPE_PATTERN = r"[a-z][a-z0-9_]{0,31}(\.[a-z0-9][a-z0-9_-]{0,63}){1,4}"
+_EVENT_TYPE = re.compile(EVENT_TYPE_PATTERN)
+
+
+class EventData(BaseModel):
+    """Base of every event's ``data`` model (registered in agent/event_types.py).
+
+    Unknown fields are refused, so a producer cannot send what the contract does not name.
+    Optional fields default to None and are left out of the event unless the producer
+    sets them (:meth:`to_data`), as the hand-built dicts did before the contract existed.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def to_data(self) -> dict[str, Any]:
+        """The JSON-ready ``data`` of an event: fields the producer set, by their aliases."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,12 +177,53 @@ def event_topic_suffix(event: Event) -> str:
     return _topic_suffix(event.priority, event.type)
 
 
-_PRIORITY_LABELS = {p: p.name.lower() for p in Priority}
+PriorityLabel = Literal["alarm", "event", "telemetry"]
+SeverityLabel = Literal["info", "warning", "critical"]
+_PRIORITY_LABELS: dict[Priority, PriorityLabel] = {
+    Priority.ALARM: "alarm", Priority.EVENT: "event", Priority.TELEMETRY: "telemetry",
+}  # fmt: skip
+_SEVERITY_LABELS: dict[Severity, SeverityLabel] = {
+    Severity.INFO: "info", Severity.WARNING: "warning", Severity.CRITICAL: "critical",
+}  # fmt: skip
 
 
-def to_cloudevent(event: Event, *, seq: int, clock_synced: bool) -> dict[str, Any]:
-    """Build the CloudEvents 1.0 structured-mode document for ``event``."""
-    doc: dict[str, Any] = {
+class AttachmentRef(TypedDict):
+    """One binary attachment of an event, published on ``edge/{gateway_id}/{topic_suffix}``."""
+
+    topic_suffix: Annotated[str, Field(pattern=r"^snapshots/[^/]+/[1-9][0-9]*$")]
+    contenttype: Annotated[str, Field(description="Media type, e.g. image/jpeg.")]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    bytes: Annotated[int, Field(ge=0)]
+
+
+class CloudEvent(TypedDict):
+    """A CloudEvents 1.0 event in structured JSON mode, as the gateway publishes it."""
+
+    specversion: Literal["1.0"]
+    id: Annotated[str, Field(description="UUIDv7; de-duplicate on it (with source).")]
+    source: Annotated[str, Field(description="/edge/{gateway_id}/drivers/{driver}, ...")]
+    type: Annotated[str, Field(pattern=f"^{EVENT_TYPE_PATTERN}$")]
+    subject: Annotated[str, Field(description="Device, zone or camera id; never a name.")]
+    time: Annotated[datetime, Field(description="When it happened, RFC 3339 UTC.")]
+    datacontenttype: Literal["application/json"]
+    dataschema: NotRequired[
+        Annotated[str, Field(description="URI of the data schema and its major version.")]
+    ]
+    seq: Annotated[int, Field(ge=0, description="Gateway-wide, +1 per event; gaps show loss.")]
+    priority: PriorityLabel
+    severity: SeverityLabel
+    clocksync: Literal["ntp", "unsynchronised"]
+    data: Annotated[dict[str, Any], Field(description="Type-specific; see dataschema.")]
+    attachments: NotRequired[list[AttachmentRef]]
+
+
+def to_cloudevent(event: Event, *, seq: int, clock_synced: bool) -> CloudEvent:
+    """Build the CloudEvents 1.0 structured-mode document for ``event``.
+
+    ``dataschema`` is stamped from the event type table (agent/event_types.py); an
+    unregistered type (tests' own) has none.
+    """
+    doc: CloudEvent = {
         "specversion": SPEC_VERSION,
         "id": event.id,
         "source": event.source or "/edge",
@@ -169,10 +233,13 @@ def to_cloudevent(event: Event, *, seq: int, clock_synced: bool) -> dict[str, An
         "datacontenttype": JSON_CONTENT_TYPE,
         "seq": seq,
         "priority": _PRIORITY_LABELS[event.priority],
-        "severity": event.severity.value,
+        "severity": _SEVERITY_LABELS[event.severity],
         "clocksync": "ntp" if clock_synced else "unsynchronised",
         "data": event.data,
     }
+    schema = dataschema(event.type)
+    if schema is not None:
+        doc["dataschema"] = schema
     if event.attachments:
         doc["attachments"] = [
             {

@@ -40,6 +40,7 @@ from agent.forwarder_publish import (
     retrieve_disconnect,
 )
 from agent.forwarder_reconnect import pump_and_listen, pump_until_lost, wait_to_reconnect
+from agent.gateway_events import ForwardRejected, GatewayStatus
 from agent.inbound import Inbound
 from agent.tls import build_tls_context
 from agent.uplink import ConnectionWatch, UplinkFailure, UplinkLog, describe
@@ -127,9 +128,8 @@ class Forwarder:
         self._store_trouble: str | None = None
         self._transient_attempt = 0
 
-    def _status(self, state: str, **extra: Any) -> bytes:
-        doc = {"state": state, "gateway": self._gw, **extra}
-        return json.dumps(doc, separators=(",", ":")).encode()
+    def _status(self, state: Literal["online", "offline"], **extra: Any) -> bytes:
+        return GatewayStatus(state=state, gateway=self._gw, **extra).to_bytes()
 
     def _client(self) -> aiomqtt.Client:
         cfg = self._cfg
@@ -427,11 +427,9 @@ class Forwarder:
             event = Event(
                 type="gateway.forward.rejected",
                 subject="forwarder",
-                data={
-                    "rejected": count,
-                    "last_reason": reason,
-                    "dead_lettered_total": self.stats.dead_lettered,
-                },
+                data=ForwardRejected(
+                    rejected=count, last_reason=reason, dead_lettered_total=self.stats.dead_lettered
+                ).to_data(),
                 priority=Priority.ALARM,
                 severity=Severity.CRITICAL,
             )

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from agent.clock import clock_is_synchronised
 from agent.driver import StrictModel
-from agent.events import Event, Priority, Severity
+from agent.events import Event, EventData, Priority, Severity
 from agent.health import cpu_temperature, read_memory, read_throttled
 from agent.status import HealthReadings
 
@@ -53,7 +53,7 @@ class GatewayHealthConfig(StrictModel):
     sysfs_root: Path = Field(default=Path("/"), description="Where /sys and /proc are (tests).")
 
 
-class GatewayAlarmData(BaseModel):
+class GatewayAlarmData(EventData):
     """``data`` of ``gateway.alarm``: one condition starting (active) or ending."""
 
     condition: Condition

@@ -45,6 +45,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.driver import SharedResources
+from agent.events import EventData
 from agent.state_file import write_atomic
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class DeviceStatus(BaseModel):
     details: dict[str, Scalar] = Field(default_factory=dict)
 
 
-class HealthReadings(BaseModel):
+class HealthReadings(EventData):
     """The gateway's own measurements (agent/health.py); ``None`` means unavailable."""
 
     cpu_temp_c: float | None = None

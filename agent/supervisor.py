@@ -23,6 +23,7 @@ from agent.backoff import full_jitter
 from agent.config import HealthConfig
 from agent.driver import Driver, DriverConfigBase, DriverError, EventSink
 from agent.events import Event, Priority, Severity
+from agent.gateway_events import ForwardStalled, GatewayHealth
 
 log = logging.getLogger(__name__)
 
@@ -171,12 +172,9 @@ class Supervisor:
         event = Event(
             type="gateway.health",
             subject=f"driver:{h.name}",
-            data={
-                "driver": h.name,
-                "state": h.state,
-                "restarts": h.restarts,
-                "error": h.last_error,
-            },
+            data=GatewayHealth(
+                driver=h.name, state=h.state, restarts=h.restarts, error=h.last_error
+            ).to_data(),
             priority=Priority.EVENT,
             severity=severity,
             source=f"/edge/{self._gw}/supervisor",
@@ -336,11 +334,9 @@ class Watchdog:
         event = Event(
             type="gateway.forward.stalled",
             subject="forwarder",
-            data={
-                "pending": backlog,
-                "stalled_s": round(now - self._progress[1]),
-                "connected": connected,
-            },
+            data=ForwardStalled(
+                pending=backlog, stalled_s=round(now - self._progress[1]), connected=connected
+            ).to_data(),
             priority=Priority.ALARM,
             severity=Severity.CRITICAL,
             source=self._source,

@@ -20,6 +20,12 @@ if [[ ",$extras," == *",test,"* ]]; then
   dpkg -s ejabberd >/dev/null 2>&1 || need+=(ejabberd)
 fi
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+if [[ ",$extras," == *,test,* ]]; then
+  # The official AsyncAPI parser checks docs/contract/asyncapi.json (tests/contract/).
+  # By command, not package: a NodeSource nodejs already brings its own npm.
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+fi
 python3 -c "import venv, ensurepip" 2>/dev/null || need+=(python3-venv)
 if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
@@ -40,3 +46,11 @@ PY
 if [[ ! -x .venv/bin/python ]]; then python3 -m venv .venv; fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[$extras]"
+if [[ ",$extras," == *,test,* ]]; then
+  # Pinned by .ci/package-lock.json into .ci/node_modules (gitignored); no install
+  # scripts. Skipped when node_modules was installed from this very lock file.
+  if ! cmp -s .ci/package-lock.json .ci/node_modules/.installed-lock.json; then
+    npm ci --prefix .ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+    cp .ci/package-lock.json .ci/node_modules/.installed-lock.json
+  fi
+fi

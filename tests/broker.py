@@ -18,6 +18,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.contract_check import watch
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -98,6 +100,9 @@ class Subscriber:
     ) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
+        # Every message is checked against the platform contract when the test ends.
+        self._checked = 0
+        watch(self._unchecked)
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
         )
@@ -115,6 +120,12 @@ class Subscriber:
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self._lock:
             self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+    def _unchecked(self) -> list[tuple[str, bytes]]:
+        with self._lock:
+            fresh = self.messages[self._checked :]
+            self._checked = len(self.messages)
+        return [(topic, payload) for topic, payload, _ in fresh]
 
     def events(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.contract_check import seen_types, take_violations, warm_up
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -112,3 +114,43 @@ def no_leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     problems += [f"file descriptor left open: {f}" for f in _settled(new_fds)]
     if problems:
         pytest.fail("test leaked:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+# ---------------------------------------------------------------------------------------
+# The platform contract: every event a test received (from the broker, or in a ListSink)
+# was validated against docs/contract's schemas as it arrived (tests/contract_check.py);
+# a test during which one did not meet them fails here.
+
+
+@pytest.fixture(scope="session", autouse=True)
+def contract_validators() -> None:
+    warm_up()
+
+
+@pytest.fixture(autouse=True)
+def contract_violations(no_leaks: None, contract_validators: None) -> Iterator[None]:
+    # After no_leaks is set up, so that this ends first: it lets go of the test's
+    # receivers (tests/contract_check.py holds them until then) before the leak check.
+    take_violations()
+    yield
+    found = take_violations()
+    if found:
+        shown = "\n  ".join(found[:20])
+        more = f"\n  ... and {len(found) - 20} more" if len(found) > 20 else ""
+        pytest.fail(f"events broke the platform contract:\n  {shown}{more}", pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How much of the contract this run exercised: types checked, registered types not."""
+    from agent.event_types import EVENT_TYPES
+
+    seen = seen_types()
+    if not seen:
+        return
+    checked = sorted(t for t in EVENT_TYPES if t in seen)
+    unseen = sorted(t for t in EVENT_TYPES if t not in seen)
+    terminalreporter.write_line(
+        f"contract: {sum(seen.values())} events checked, {len(checked)} of "
+        f"{len(EVENT_TYPES)} registered types seen"
+        + (f"; not seen in this run: {', '.join(unseen)}" if unseen else "")
+    )

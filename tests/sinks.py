@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from agent.events import Event
+from tests.contract_check import watch
 
 
 class ListSink:
@@ -13,6 +14,14 @@ class ListSink:
     def __init__(self) -> None:
         self.events: list[Event] = []
         self._changed = asyncio.Event()
+        # Every event is checked against the platform contract when the test ends.
+        self._checked = 0
+        watch(self._unchecked)
+
+    def _unchecked(self) -> list[Event]:
+        fresh = self.events[self._checked :]
+        self._checked = len(self.events)
+        return fresh
 
     async def emit(self, event: Event) -> None:
         self.events.append(event)

@@ -10,16 +10,20 @@ Event types (category ``parking`` / ``camera`` picks the MQTT topic):
 - ``camera.offline`` (alarm priority) and ``camera.online`` (the recovery).
 
 Subjects are ``<camera>/<zone>`` or ``<camera>``: device ids, never names of people.
+The ``data`` of each is built from the models below, which the platform contract
+(agent/event_types.py, docs/contract/) is generated from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from agent.events import Attachment, Event, Priority, Severity
-from vision.config import ZoneConfig
+from pydantic import Field
+
+from agent.events import Attachment, Event, EventData, Priority, Severity
+from vision.config import ZoneConfig, ZoneKind
 from vision.dwell import Decision, DecisionKind
 
 STARTED = "parking.violation.started"
@@ -33,6 +37,55 @@ _TYPES = {
     DecisionKind.REMINDER: REMINDER,
     DecisionKind.CLEARED: CLEARED,
 }
+
+
+class Evidence(EventData):
+    """One evidence JPEG, published as attachment ``n`` of the started event."""
+
+    n: int = Field(ge=1)
+    role: Literal["first_sighting", "confirmation"]
+    view: Literal["frame", "crop"]
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int = Field(ge=0)
+
+
+class ParkingViolation(EventData):
+    """The facts of a dwell decision (vision.dwell_types.facts) and why it was made."""
+
+    camera: str
+    candidate: str
+    zone: str
+    zone_kind: ZoneKind
+    violation_id: str | None = Field(description="The started event's id; null before it.")
+    violation_started: str | None = Field(description="RFC 3339; null before the violation.")
+    first_seen: str = Field(description="RFC 3339.")
+    last_seen: str = Field(description="RFC 3339.")
+    dwell_s: float
+    attended_s: float
+    grace_s: float
+    gap_tolerance_s: float
+    box: list[float] = Field(description="Anchor box [x1, y1, x2, y2], normalised 0..1.")
+    score: float
+    model_labels: dict[str, int] = Field(description="Detector labels seen, with counts.")
+    attended: bool
+    elevator: str | None = Field(default=None, description="elevator_car zones: the lift.")
+    reason: str = Field(description="Why the decision was made, in words.")
+    evidence: list[Evidence] | None = Field(default=None, description="started only.")
+
+
+class CameraOffline(EventData):
+    """No frame for ``offline_after_s``."""
+
+    camera: str
+    no_frames_for_s: float
+    detail: str
+
+
+class CameraOnline(EventData):
+    """Frames again after an outage."""
+
+    camera: str
+    was_offline_s: float
 
 
 def is_event_decision(decision: Decision) -> bool:
@@ -51,13 +104,18 @@ def violation_event(
     view ``frame`` or ``crop``; attachment n (1-based) is ``evidence[n-1]``.
     """
     etype = _TYPES[decision.kind]
-    data: dict[str, Any] = {"camera": camera, **decision.facts, "reason": decision.reason}
+    facts = ParkingViolation.model_validate(
+        {"camera": camera, **decision.facts, "reason": decision.reason}
+    )
     attachments = tuple(Attachment(jpeg) for _role, _view, jpeg in evidence)
     if decision.kind is DecisionKind.VIOLATION_STARTED:
-        data["evidence"] = [
-            {"n": n, "role": role, "view": view, "sha256": a.sha256, "bytes": len(a.data)}
+        facts.evidence = [
+            Evidence.model_validate(
+                {"n": n, "role": role, "view": view, "sha256": a.sha256, "bytes": len(a.data)}
+            )
             for n, ((role, view, _), a) in enumerate(zip(evidence, attachments, strict=True), 1)
         ]
+    data = facts.to_data()
     alarm = zone.is_alarm and decision.kind is not DecisionKind.CLEARED
     kwargs: dict[str, Any] = {}
     if decision.kind is DecisionKind.VIOLATION_STARTED and decision.facts.get("violation_id"):
@@ -84,7 +142,9 @@ def camera_offline_event(camera: str, silent_s: float, detail: str, wall: dateti
     return Event(
         type=CAMERA_OFFLINE,
         subject=camera,
-        data={"camera": camera, "no_frames_for_s": round(silent_s, 1), "detail": detail},
+        data=CameraOffline(
+            camera=camera, no_frames_for_s=round(silent_s, 1), detail=detail
+        ).to_data(),
         priority=Priority.ALARM,
         severity=Severity.WARNING,
         time=wall,
@@ -95,7 +155,7 @@ def camera_online_event(camera: str, offline_s: float, wall: datetime) -> Event:
     return Event(
         type=CAMERA_ONLINE,
         subject=camera,
-        data={"camera": camera, "was_offline_s": round(offline_s, 1)},
+        data=CameraOnline(camera=camera, was_offline_s=round(offline_s, 1)).to_data(),
         priority=Priority.EVENT,
         severity=Severity.INFO,
         time=wall,

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from agent.events import Event, Priority, Severity
+from agent.events import Event, EventData, Priority, Severity
 
 CONSOLE_CHANGE = "gateway.console.change"
 Outcome = Literal["ok", "refused", "applied", "rolled_back", "invalid"]
 
 
-class ConsoleChange(BaseModel):
+class ConsoleChange(EventData):
     """What happened in the console, by whom (peer address) and with what outcome."""
 
     action: Literal["login", "logout", "zones.save"]

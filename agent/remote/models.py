@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agent.events import EventData
+
 # What a requester reference may look like: an opaque id, not free text (no names, no
 # secrets pasted by mistake make it into the audit event beyond these characters).
 REQUESTER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,63}$"
@@ -213,7 +215,7 @@ class CommandReply(BaseModel):
 Outcome = Literal["ok", "error", "rejected"]
 
 
-class CommandEventData(BaseModel):
+class CommandEventData(EventData):
     """``data`` of the ``gateway.command`` event: one per command received on our topic.
 
     ``outcome``: ``ok``; ``error`` (it ran and failed, e.g. a rolled-back config.apply);

@@ -26,7 +26,7 @@ from drivers.modbus.taxonomy import KINDS
 
 log = logging.getLogger(__name__)
 
-_SNAPSHOT_KEYS = frozenset(ElevatorSnapshot.__dataclass_fields__)
+_SNAPSHOT_KEYS = frozenset(ElevatorSnapshot.model_fields)
 
 
 def _load(device: ModbusDeviceConfig) -> Profile:

@@ -23,6 +23,14 @@ from agent.events import Event, Priority, Severity, uuid7
 from drivers.modbus.elevator_state import ElevatorSnapshot, build_snapshot
 from drivers.modbus.episode_store import OpenEpisode
 from drivers.modbus.errors import ExceptionReplyError, ReadError
+from drivers.modbus.events import (
+    ElevatorAlarm,
+    ElevatorEvent,
+    ElevatorFault,
+    ElevatorHealth,
+    ElevatorMode,
+    ElevatorStatus,
+)
 from drivers.modbus.fault_rules import FaultEngine, Transition
 from drivers.modbus.taxonomy import KINDS
 
@@ -32,6 +40,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Emit = Callable[[Event], Awaitable[None]]
+# taxonomy category -> the data model of ``elevator.<category>``
+_EPISODE_MODELS: dict[str, type[ElevatorAlarm | ElevatorFault | ElevatorEvent]] = {
+    "alarm": ElevatorAlarm, "fault": ElevatorFault, "event": ElevatorEvent,
+}  # fmt: skip
 Persist = Callable[[], Awaitable[None]]
 
 
@@ -130,12 +142,11 @@ class ElevatorDevice:
             "%s (unit %d) offline after %d failed polls: %s",
             self.device_id, self.unit_id, self._failures, failure,
         )  # fmt: skip
-        data: dict[str, Any] = {
-            "state": "offline", "reason": reason, "failed_polls": self._failures,
-            "unit_id": self.unit_id, "key": "COMM_LOST",
-        }  # fmt: skip
+        health = ElevatorHealth(state="offline", reason=reason, failed_polls=self._failures,
+                                unit_id=self.unit_id, key="COMM_LOST")  # fmt: skip
         if isinstance(failure, ExceptionReplyError):
-            data["exception_code"] = failure.code
+            health.exception_code = failure.code
+        data = health.to_data()
         await self._emit(self._event("health", data, Priority.ALARM, Severity.CRITICAL))
 
     async def _came_online(self) -> None:
@@ -147,8 +158,8 @@ class ElevatorDevice:
             log.info("%s (unit %d) answering", self.device_id, self.unit_id)
             return
         log.info("%s (unit %d) back online", self.device_id, self.unit_id)
-        data = {"state": "online", "reason": "answering_again", "unit_id": self.unit_id,
-                "key": "COMM_LOST"}  # fmt: skip
+        data = ElevatorHealth(state="online", reason="answering_again", unit_id=self.unit_id,
+                              key="COMM_LOST").to_data()  # fmt: skip
         await self._emit(self._event("health", data, Priority.ALARM, Severity.INFO))
 
     async def _evaluate(self, now: float) -> None:
@@ -156,7 +167,9 @@ class ElevatorDevice:
         self.snapshot = snap
         if snap.service_mode != self._mode:
             if self._mode is not None:
-                change = {"from": self._mode, "to": snap.service_mode}
+                change = ElevatorMode.model_validate(
+                    {"from": self._mode, "to": snap.service_mode}
+                ).to_data()
                 await self._emit(self._event("mode", change, Priority.EVENT, Severity.INFO))
             self._mode = snap.service_mode
         transitions = self._engine.update(snap, now)
@@ -170,9 +183,9 @@ class ElevatorDevice:
         due = self._last_status_at is None or now - self._last_status_at >= self._status_interval
         if state != self._last_state or due:
             self._last_state, self._last_status_at = state, now
-            data: dict[str, Any] = snap.to_data()
-            data.update({k: self._values[k] for k in self._extra_keys if k in self._values})
-            data["active"] = self._engine.active()
+            extra = {k: self._values[k] for k in self._extra_keys if k in self._values}
+            status = ElevatorStatus(**snap.to_data(), **extra, active=self._engine.active())
+            data = status.to_data()
             await self._emit(self._event("status", data, Priority.TELEMETRY, Severity.INFO))
 
     def _fault_event(self, t: Transition, snap: ElevatorSnapshot) -> Event:
@@ -181,23 +194,18 @@ class ElevatorDevice:
             episode = self._episodes[t.key] = uuid7()
         else:
             episode = self._episodes.pop(t.key, "")
-        data: dict[str, Any] = {
-            "key": t.key,
-            "state": "raised" if t.raised else "cleared",
-            "episode": episode,
-            "label_zh": kind.label_zh,
-            "source": t.source,
-            "gb_code": kind.gb_code,
-            "sh_code": kind.sh_code,
-            "snapshot": snap.to_data(),
-        }
+        fault = _EPISODE_MODELS[kind.category](
+            key=t.key, state="raised" if t.raised else "cleared", episode=episode,
+            label_zh=kind.label_zh, source=t.source, gb_code=kind.gb_code,
+            sh_code=kind.sh_code, snapshot=snap,
+        )  # fmt: skip
         if t.raised and t.source == "derived":
-            data["held_s"] = t.held_s
+            fault.held_s = t.held_s
         if not t.raised:
-            data["reason"] = t.reason
+            fault.reason = t.reason
         if t.code is not None:
-            data["controller_code"] = t.code
-            data["controller_label"] = f"{self._prefix}{t.code:02d}"
-        log.info("%s %s %s", self.device_id, t.key, data["state"])
+            fault.controller_code = t.code
+            fault.controller_label = f"{self._prefix}{t.code:02d}"
+        log.info("%s %s %s", self.device_id, t.key, fault.state)
         severity = kind.severity if t.raised else Severity.INFO
-        return self._event(kind.category, data, kind.priority, severity)
+        return self._event(kind.category, fault.to_data(), kind.priority, severity)

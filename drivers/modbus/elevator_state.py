@@ -9,29 +9,43 @@ need it stay silent.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal, get_args
 
-SERVICE_MODES = (
+from pydantic import BaseModel, ConfigDict
+
+ServiceMode = Literal[
     "stopped", "normal", "inspection", "fire_return", "firefighter",
     "emergency_power", "earthquake", "unknown", "fault",
-)  # fmt: skip
+]  # fmt: skip
 # Indexes 0-7 are the GB service_mode codes (§2.1); ``fault`` (controller in its fault
 # mode, e.g. NICE3000+ mode 5 故障, §3.1) has no GB code and only comes from enum maps.
-DIRECTIONS = ("none", "up", "down")
-DOOR_STATES = ("unknown", "opening", "open", "closing", "closed")
+Direction = Literal["none", "up", "down"]
+DoorState = Literal["opening", "open", "closing", "closed"]
+SERVICE_MODES: tuple[str, ...] = get_args(ServiceMode)
+DIRECTIONS: tuple[str, ...] = get_args(Direction)
+# "unknown" is a raw door code that a snapshot keeps as None.
+DOOR_STATES: tuple[str, ...] = ("unknown", *get_args(DoorState))
 
 
-@dataclass(frozen=True, slots=True)
-class ElevatorSnapshot:
-    """One poll's view of a car. ``None`` means the controller does not tell us."""
+class ElevatorSnapshot(BaseModel):
+    """One poll's view of a car. ``None`` means the controller does not tell us.
 
-    service_mode: str | None = None
+    A pydantic model because it is also the ``snapshot`` of every elevator fault event and
+    the body of ``elevator.status`` (drivers/modbus/events.py): the contract's schema of
+    those is generated from these fields.
+    """
+
+    # Every field is in every event (null when unknown): the schema says so.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_serialization_defaults_required=True
+    )
+
+    service_mode: ServiceMode | None = None
     running: bool | None = None
-    direction: str | None = None
+    direction: Direction | None = None
     floor: int | None = None
     door_zone: bool | None = None
-    door: str | None = None
+    door: DoorState | None = None
     passenger: bool | None = None
     speed_mps: float | None = None
     load_pct: float | None = None
@@ -45,7 +59,7 @@ class ElevatorSnapshot:
     rated_speed_mps: float | None = None
 
     def to_data(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump(mode="json")
 
     def state_key(self) -> tuple[Any, ...]:
         """What counts as a change worth a telemetry event (not speed or load jitter)."""
@@ -56,7 +70,7 @@ class ElevatorSnapshot:
         )  # fmt: skip
 
 
-_FIELDS = {f.name for f in fields(ElevatorSnapshot)}
+_FIELDS = set(ElevatorSnapshot.model_fields)
 _BOOL = {
     "running", "door_zone", "passenger", "power_on_mains", "safety_circuit_ok",
     "door_lock_circuit_ok", "alarm_button",
@@ -98,4 +112,5 @@ def build_snapshot(values: dict[str, Any]) -> ElevatorSnapshot:
     if kwargs["running"] is None and kwargs["speed_mps"] is not None:
         # Maixin's rule (domain-devices.md §1.2): speed <= 0.01 m/s means stopped.
         kwargs["running"] = abs(kwargs["speed_mps"]) > 0.01
-    return ElevatorSnapshot(**kwargs)
+    # Values are normalised above: skip pydantic's validation on the polling path.
+    return ElevatorSnapshot.model_construct(**kwargs)

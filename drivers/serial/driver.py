@@ -18,7 +18,6 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 from agent.driver import DriverContext, DriverError, EventSink
 from agent.episodes import EpisodeStore
@@ -29,6 +28,7 @@ from drivers.serial.codec import FrameCodec
 from drivers.serial.codecs import make_codec
 from drivers.serial.config import SerialConfig
 from drivers.serial.errors import PortUnavailableError
+from drivers.serial.events import SerialPortState
 from drivers.serial.port import SerialPort
 from drivers.serial.rules import ResidentRules
 
@@ -70,13 +70,11 @@ class SerialDriver:
 
     async def _port_event(self, offline: bool, error: str = "") -> None:
         assert self._sink is not None
-        data: dict[str, Any] = {
-            "state": "offline" if offline else "online",
-            "port": self._config.port,
-            "codec": self._config.codec,
-        }
+        port = SerialPortState(state="offline" if offline else "online", port=self._config.port,
+                               codec=self._config.codec)  # fmt: skip
         if error:
-            data["error"] = error
+            port.error = error
+        data = port.to_data()
         sev = Severity.WARNING if offline else Severity.INFO
         await self._sink.emit(Event(type="serial.port", subject=f"port:{self.name}", data=data,
                                     priority=Priority.ALARM, severity=sev))  # fmt: skip

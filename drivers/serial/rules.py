@@ -19,6 +19,7 @@ from agent.episodes import EpisodeTracker, OpenEpisode
 from agent.events import Event, Priority, Severity, uuid7
 from drivers.serial.codec import Observation
 from drivers.serial.config import Thresholds
+from drivers.serial.events import EPISODE_MODELS, ResidentVitals
 
 # key -> (event type, priority when raised)
 KEYS: dict[str, tuple[str, Priority]] = {
@@ -100,8 +101,10 @@ class ResidentRules:
 
     def _event(self, key: str, state: str, sev: Severity, extra: dict[str, Any]) -> Event:
         etype, prio = KEYS[key]
-        data: dict[str, Any] = {"key": key, "state": state, "episode": self.episodes[key][0],
-                                "resident": self.resident, **extra}  # fmt: skip
+        model = EPISODE_MODELS[etype].model_validate(
+            {"key": key, "state": state, "episode": self.episodes[key][0],
+             "resident": self.resident, **extra})  # fmt: skip
+        data = model.to_data()
         return Event(type=etype, subject=self.device_id, data=data, priority=prio, severity=sev)
 
     def _raise(self, key: str, sev: Severity, **extra: Any) -> list[Event]:
@@ -304,9 +307,9 @@ class ResidentRules:
         """Per-period min / mean / max of each vital signal, then a fresh window."""
         if not self.window:
             return None
-        data: dict[str, Any] = {"resident": self.resident}
-        for kind, s in sorted(self.window.items()):
-            data[kind] = {"min": s.lo, "mean": round(s.total / s.n, 2), "max": s.hi, "n": s.n}
+        signals = {kind: {"min": s.lo, "mean": round(s.total / s.n, 2), "max": s.hi, "n": s.n}
+                   for kind, s in sorted(self.window.items())}  # fmt: skip
+        data = ResidentVitals.model_validate({"resident": self.resident, **signals}).to_data()
         self.window = {}
         return Event(type="resident.vitals", subject=self.device_id, data=data,
                      priority=Priority.TELEMETRY)  # fmt: skip

@@ -12,8 +12,10 @@ import asyncio
 import time
 from pathlib import Path
 
+from pydantic import Field
+
 from agent.driver import DriverContext, EventSink
-from agent.events import Event, Priority, Severity
+from agent.events import Event, EventData, Priority, Severity
 from agent.state_file import write_atomic
 from drivers.synthetic.config import SyntheticConfig
 
@@ -28,6 +30,14 @@ def batch_size(rate_hz: float) -> int:
     """Events emitted (and awaited) together at ``rate_hz``: 1 below 8 events/s, 64 from
     256 events/s (as before for the fast sources the tests and benches use)."""
     return max(1, min(_BATCH, int(rate_hz * _BATCH_SPAN_S)))
+
+
+class SyntheticSample(EventData):
+    """One numbered sample of the installer's end-to-end check."""
+
+    n: int = Field(ge=0, description="0, 1, 2, ... resumed across restarts.")
+    driver: str
+    padding: str | None = Field(default=None, description="payload_bytes of filler, if set.")
 
 
 class SyntheticDriver:
@@ -51,13 +61,13 @@ class SyntheticDriver:
         write_atomic(self._state_file, str(value).encode(), durable=False)
 
     def _make(self, n: int) -> Event:
-        data: dict[str, object] = {"n": n, "driver": self.name}
+        sample = SyntheticSample(n=n, driver=self.name)
         if self._padding:
-            data["padding"] = self._padding
+            sample.padding = self._padding
         return Event(
             type="synthetic.sample",
             subject=self.name,
-            data=data,
+            data=sample.to_data(),
             priority=self._priority,
             severity=Severity.INFO,
         )

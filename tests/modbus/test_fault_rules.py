@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from drivers.modbus.elevator_state import ElevatorSnapshot, build_snapshot
 from drivers.modbus.fault_rules import FaultEngine, RuleSettings
+
+
+def replace(snap: ElevatorSnapshot, **changes: object) -> ElevatorSnapshot:
+    """A copy of ``snap`` with ``changes`` (the snapshot is a frozen pydantic model)."""
+    return snap.model_copy(update=changes)
 
 NORMAL = ElevatorSnapshot(
     service_mode="normal",

@@ -6,7 +6,6 @@ a lift engineer expects; ids name the scenario.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,11 @@ import yaml
 from drivers.modbus.elevator_state import SERVICE_MODES, ElevatorSnapshot
 from drivers.modbus.fault_rules import FaultEngine, RuleSettings
 from drivers.modbus.taxonomy import KINDS
+
+
+def replace(snap: ElevatorSnapshot, **changes: object) -> ElevatorSnapshot:
+    """A copy of ``snap`` with ``changes`` (the snapshot is a frozen pydantic model)."""
+    return snap.model_copy(update=changes)
 
 AT_FLOOR = ElevatorSnapshot(
     service_mode="normal", running=False, direction="none", floor=3, door_zone=True,

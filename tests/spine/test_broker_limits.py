@@ -87,7 +87,9 @@ def test_evidence_snapshot_is_reencoded_to_fit_the_broker(tmp_path: Path) -> Non
             await box.append(
                 [
                     Event(
-                        type="parking.violation.started",
+                        # The forwarder re-encodes any JPEG attachment, whatever the type;
+                        # a test type, so the data need not be a full violation.
+                        type="test.sample",
                         subject="cam-1",
                         data={"n": 1},
                         priority=Priority.ALARM,

@@ -43,6 +43,7 @@ def test_cloudevent_document() -> None:
         "subject": "lift-3",
         "time": "2026-01-02T03:04:05.006000Z",
         "datacontenttype": "application/json",
+        "dataschema": "urn:edge-agent:schema:elevator.fault:v1",
         "seq": 42,
         "priority": "alarm",
         "severity": "critical",

@@ -98,7 +98,7 @@ def _run(tmp: Path, broker: Mosquitto, body: Callable[[Requester, Agent], Any]) 
 async def _seed_dead_letter(path: Path) -> None:
     box = Outbox(BufferConfig(path=path), source=f"/edge/{GW}/buffer")
     await box.open()
-    await box.append([Event(type="synthetic.sample", subject="dead-one", data={"n": -1})])
+    await box.append([Event(type="test.sample", subject="dead-one", data={"n": -1})])
     rows = await box.pending(10)
     await box.dead_letter([(rows[0].id, "PUBACK 0x87 Not authorized")])
     await box.close()

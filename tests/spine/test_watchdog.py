@@ -11,6 +11,7 @@ from agent.events import Event
 from agent.supervisor import Watchdog
 from buffer.config import BufferConfig
 from buffer.outbox import Outbox
+from tests.contract_check import check_event
 
 
 class _Sink:
@@ -18,6 +19,7 @@ class _Sink:
         self.events: list[Event] = []
 
     async def emit(self, event: Event) -> None:
+        check_event(event)
         self.events.append(event)
 
 
