@@ -30,6 +30,7 @@ from pydantic import BaseModel
 
 from agent.backoff import ReconnectSchedule, full_jitter
 from agent.config import MqttConfig
+from agent.endpoints import Endpoints
 from agent.events import Event, Priority, Severity
 from agent.forwarder_publish import (
     BrokerLimits,
@@ -112,6 +113,7 @@ class Forwarder:
         self.stats = ForwarderStats()
         self.connected = asyncio.Event()
         self._tls = build_tls_context(cfg)
+        self.endpoints = Endpoints(cfg.endpoints)  # host:port, then mqtt.failover
         self._uplink_up: bool | None = None
         self._rejects_since_report = 0
         self._last_reject_report = 0.0
@@ -129,9 +131,10 @@ class Forwarder:
 
     def _client(self) -> aiomqtt.Client:
         cfg = self._cfg
+        host, port = self.endpoints.current
         return aiomqtt.Client(
-            cfg.host,
-            port=cfg.effective_port,
+            host,
+            port=port,
             identifier=self._gw,
             username=cfg.username,
             password=cfg.password.get_secret_value() if cfg.password else None,
@@ -161,6 +164,7 @@ class Forwarder:
                     publisher = Publisher(client, window=self._cfg.inflight)
                     self.stats.connects += 1
                     schedule.connected()
+                    self.endpoints.connected()
                     await publisher.publish_and_wait(
                         self.status_topic,
                         self._status("online", **self._birth),
@@ -183,7 +187,8 @@ class Forwarder:
                 self._transition(up=False, why=exc)
             finally:
                 retrieve_disconnect(client)
-            await wait_to_reconnect(schedule, stop, self._outbox, self._alarms_tried)
+            if self.endpoints.failed():  # backoff between full rounds of brokers
+                await wait_to_reconnect(schedule, stop, self._outbox, self._alarms_tried)
 
     def _transition(self, *, up: bool, why: BaseException | None = None) -> None:
         # Log when the uplink changes state, not every failed attempt while it is down.
@@ -192,11 +197,9 @@ class Forwarder:
             return
         self._uplink_up = up
         if up:
-            log.info("uplink to %s:%d is up", self._cfg.host, self._cfg.effective_port)
+            log.info("uplink to %s is up", self.endpoints)
         else:
-            log.warning(
-                "uplink to %s:%d is down: %s", self._cfg.host, self._cfg.effective_port, why
-            )
+            log.warning("uplink to %s is down: %s", self.endpoints, why)
 
     async def _say_offline(self, publisher: Publisher) -> None:
         try:
