@@ -12,7 +12,9 @@ the retained birth message is on whichever broker is current.
 from __future__ import annotations
 
 import json
+import re
 import signal
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -66,6 +68,23 @@ def _ids(subs: list[Subscriber]) -> tuple[set[str], int, int]:
     events = [e for s in subs for e in s.events() if e["type"] == "synthetic.sample"]
     alarms = {e["id"] for e in events if e.get("priority") == "alarm" or e["source"] == "alarms"}
     return {e["id"] for e in events}, len(events), len(alarms)
+
+
+_UPLINK = re.compile(r"^(\S+ \S+) \w+ agent\.forwarder: uplink to \S+ is (up|down)", re.M)
+
+
+def _switch_seconds(log: str) -> list[float]:
+    """From each "uplink … is down" line to the next "is up" (the agent's own log)."""
+    out: list[float] = []
+    down: datetime | None = None
+    for stamp, state in _UPLINK.findall(log):
+        at = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f")
+        if state == "down":
+            down = at
+        elif down is not None:
+            out.append(round((at - down).total_seconds(), 3))
+            down = None
+    return out
 
 
 def _birth_state(sub: Subscriber) -> str | None:
@@ -124,6 +143,7 @@ def test_kill_broker_a_then_b_loses_nothing(tmp_path: Path) -> None:
             on_b=on_b,
             inflight=INFLIGHT,
             switches=2,
+            switch_seconds=_switch_seconds(agent.log()),
         )
         assert len(distinct) == everything
         # A switch re-sends at most what was in flight on the broker that died.
