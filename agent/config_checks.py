@@ -130,16 +130,34 @@ def is_loopback(host: str) -> bool:
 
 
 def plaintext_problems(mqtt: MqttConfig) -> list[Problem]:
-    """``insecure`` is for a broker on this host only (docs/operations.md; issue 9 item 6)."""
-    if not mqtt.insecure or is_loopback(mqtt.host):
+    """``insecure`` is for a broker on this host only (docs/operations.md; issue 9 item 6),
+    the failover brokers included."""
+    if not mqtt.insecure:
         return []
+    hosts: list[tuple[Loc, str]] = [(("mqtt", "insecure"), mqtt.host)]
+    hosts += [(("mqtt", "failover", i, "host"), e.host) for i, e in enumerate(mqtt.failover)]
     return [
         (
-            ("mqtt", "insecure"),
-            f"plaintext MQTT to {mqtt.host} refused: insecure: true is only for a broker on "
+            loc,
+            f"plaintext MQTT to {host} refused: insecure: true is only for a broker on "
             "this host (127.0.0.1, ::1, localhost); configure tls: {ca, cert, key}",
         )
+        for loc, host in hosts
+        if not is_loopback(host)
     ]
+
+
+def failover_problems(mqtt: MqttConfig) -> list[Problem]:
+    """A broker listed twice would be tried twice a round: a typo, most likely."""
+    problems: list[Problem] = []
+    seen = {mqtt.endpoints[0]}
+    for i, endpoint in enumerate(mqtt.endpoints[1:]):
+        if endpoint in seen:
+            problems.append(
+                (("mqtt", "failover", i), f"broker {endpoint[0]}:{endpoint[1]} is listed twice")
+            )
+        seen.add(endpoint)
+    return problems
 
 
 def state_dir_problems(cfg: AgentConfig, user: ServiceUser | None) -> list[Problem]:
@@ -202,6 +220,7 @@ def startup_problems(
     """Everything start-up would trip over, as (key path, message) pairs."""
     problems = [
         *plaintext_problems(cfg.mqtt),
+        *failover_problems(cfg.mqtt),
         *tls_problems(cfg.mqtt, user),
         *state_dir_problems(cfg, user),
         *console_problems(cfg, user),

@@ -59,9 +59,21 @@ class TlsConfig(StrictModel):
     )
 
 
+class BrokerEndpoint(StrictModel):
+    """One more broker to fail over to (agent/endpoints.py); TLS and credentials are shared."""
+
+    host: str = Field(min_length=1, description="Broker host name or address.")
+    port: int | None = Field(default=None, ge=1, le=65535, description="1883 / 8883 if unset.")
+
+
 class MqttConfig(StrictModel):
     host: str = Field(description="Broker host name or address.")
     port: int | None = Field(default=None, ge=1, le=65535, description="1883 / 8883 if unset.")
+    failover: list[BrokerEndpoint] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Further brokers, tried in turn after host:port when the current one fails.",
+    )
     tls: TlsConfig | None = Field(default=None, description="TLS with a client certificate.")
     insecure: bool = Field(
         default=False, description="Allow plaintext MQTT. Only for a broker on this host."
@@ -93,6 +105,13 @@ class MqttConfig(StrictModel):
         if self.port is not None:
             return self.port
         return 8883 if self.tls else 1883
+
+    @property
+    def endpoints(self) -> list[tuple[str, int]]:
+        """Every broker as (host, port): ``host:port`` first, then ``failover`` in order."""
+        default = 8883 if self.tls else 1883
+        rest = [(e.host, e.port or default) for e in self.failover]
+        return [(self.host, self.effective_port), *rest]
 
 
 class HealthConfig(StrictModel):

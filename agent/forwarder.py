@@ -30,6 +30,7 @@ from pydantic import BaseModel
 
 from agent.backoff import ReconnectSchedule, full_jitter
 from agent.config import MqttConfig
+from agent.endpoints import Endpoints
 from agent.events import Event, Priority, Severity
 from agent.forwarder_publish import (
     BrokerLimits,
@@ -114,10 +115,9 @@ class Forwarder:
         self.stats = ForwarderStats()
         self.connected = asyncio.Event()
         self._tls = build_tls_context(cfg)
+        self.endpoints = Endpoints(cfg.endpoints)  # host:port, then mqtt.failover
         # Up/down in words, logged on transitions (agent/uplink.py).
-        self.uplink = UplinkLog(
-            f"{cfg.host}:{cfg.effective_port}", refused_backoff_s=cfg.refused_backoff_s
-        )
+        self.uplink = UplinkLog(str(self.endpoints), refused_backoff_s=cfg.refused_backoff_s)
         self._rejects_since_report = 0
         self._last_reject_report = 0.0
         self._report_ids: deque[str] = deque(maxlen=64)  # our own rejection reports
@@ -133,9 +133,10 @@ class Forwarder:
 
     def _client(self) -> aiomqtt.Client:
         cfg = self._cfg
+        host, port = self.endpoints.current
         return aiomqtt.Client(
-            cfg.host,
-            port=cfg.effective_port,
+            host,
+            port=port,
             identifier=self._gw,
             username=cfg.username,
             password=cfg.password.get_secret_value() if cfg.password else None,
@@ -171,6 +172,7 @@ class Forwarder:
                     publisher = Publisher(client, window=self._cfg.inflight)
                     self.stats.connects += 1
                     schedule.connected()
+                    self.endpoints.connected()
                     await publisher.publish_and_wait(
                         self.status_topic,
                         self._status("online", **self._birth),
@@ -196,11 +198,13 @@ class Forwarder:
             finally:
                 _mqtt_log.removeFilter(watch)
                 retrieve_disconnect(client)
-            await wait_to_reconnect(
-                schedule, stop, self._outbox, self._alarms_tried, refused=refused
-            )
+            if self.endpoints.failed():  # backoff between full rounds of brokers
+                await wait_to_reconnect(
+                    schedule, stop, self._outbox, self._alarms_tried, refused=refused
+                )
 
     def _transition(self, *, up: bool, failure: UplinkFailure | None = None) -> None:
+        self.uplink.where = str(self.endpoints)  # the broker tried last (mqtt.failover)
         self.uplink.transition(up=up, failure=failure)
 
     @property

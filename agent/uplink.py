@@ -259,7 +259,7 @@ class UplinkLog:
     """
 
     def __init__(self, where: str, *, refused_backoff_s: float) -> None:
-        self._where = where
+        self.where = where
         self._refused_backoff_s = refused_backoff_s
         self._up: bool | None = None
         self._reasons: set[str] = set()  # reasons logged in this outage (bounded)
@@ -279,7 +279,7 @@ class UplinkLog:
         if up:
             self._reasons.clear()
             if self._up is not True:
-                _uplink_log.info("uplink to %s is up", self._where)
+                _uplink_log.info("uplink to %s is up", self.where)
             self._up = True
             return
         assert failure is not None
@@ -287,11 +287,11 @@ class UplinkLog:
         if failure.credentials_refused:
             text += f"; retrying every {self._refused_backoff_s:g} s or so until fixed"
         if failure.text in self._reasons:
-            _uplink_log.debug("uplink to %s still down: %s", self._where, text)
+            _uplink_log.debug("uplink to %s still down: %s", self.where, text)
         elif self._up is False:
-            _uplink_log.warning("uplink to %s still down, now: %s", self._where, text)
+            _uplink_log.warning("uplink to %s still down, now: %s", self.where, text)
         else:
-            _uplink_log.warning("uplink to %s is down: %s", self._where, text)
+            _uplink_log.warning("uplink to %s is down: %s", self.where, text)
         if len(self._reasons) < 64:  # a changing text (an errno message) stays bounded
             self._reasons.add(failure.text)
         self._up = False

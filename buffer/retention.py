@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager
 
 from agent.events import Priority
 from buffer.config import BufferConfig
+from buffer.wallclock import WallClock
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,10 @@ class Retention:
         sizes: dict[Priority, int],
         transaction: Transaction,
         clock_synced: Callable[[], bool],
+        clock: WallClock | None = None,
     ) -> None:
         self._conn = conn
+        self.clock = clock or WallClock()  # stamps ``created``; its steps are followed
         self._config = config
         self.sizes = sizes  # payload bytes per class, shared with the store
         self._transaction = transaction
@@ -99,7 +102,8 @@ class Retention:
         if now is None:
             if not self._clock_synced():
                 return 0
-            now = time.time()
+            self.follow_clock()
+            now = self.clock.now()
         cutoff = now - self._config.max_age_s
         total = 0
         for prio in SHEDDABLE:
@@ -109,6 +113,17 @@ class Retention:
             ).fetchall()
             total += self.delete_events(prio, [i for (i,) in ids])
         return total
+
+    def follow_clock(self) -> None:
+        """Move every row's ``created`` by the wall clock's step, if it took one, so a
+        jump by hours neither ages out fresh rows nor keeps old ones (buffer/wallclock.py)."""
+        step = self.clock.step()
+        if not step:
+            return
+        log.warning("wall clock stepped %+.0f s; buffered events keep their real age", step)
+        with self._transaction() as conn:
+            conn.execute("UPDATE outbox SET created = created + ?", (step,))
+        self.clock.followed(step)  # only once committed: a failed UPDATE is tried again
 
     def drop_oldest(self, prio: Priority, need: int) -> int:
         """Delete the oldest events of ``prio`` until ``need`` bytes are freed."""

@@ -34,6 +34,7 @@ from buffer.retention import SHEDDABLE, Retention
 from buffer.schema import DEAD, PENDING, open_outbox
 from buffer.seqmark import SeqMark
 from buffer.space import DiskSpace
+from buffer.wallclock import WallClock
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,12 @@ class OutboxStore:
     """Append, read by priority then order, delete acknowledged, shed by policy."""
 
     def __init__(
-        self, config: BufferConfig, *, source: str, clock_synced: Callable[[], bool] | None = None
+        self,
+        config: BufferConfig,
+        *,
+        source: str,
+        clock_synced: Callable[[], bool] | None = None,
+        clock: WallClock | None = None,
     ) -> None:
         self._config = config
         self._source = source
@@ -96,6 +102,7 @@ class OutboxStore:
             sizes=self._load_bytes(),
             transaction=self._transaction,
             clock_synced=self._clock_synced,
+            clock=clock,
         )
         self._last_report = 0.0
         self.seqmark = SeqMark(config.path)
@@ -204,7 +211,8 @@ class OutboxStore:
         return out
 
     def _append_rows(self, events: Sequence[Event], *, known: dict[str, int]) -> list[int]:
-        now = time.time()
+        self.retention.follow_clock()
+        now = self.retention.clock.now()
         synced = bool(self._clock_synced())
         flag = int(synced)
         rows: list[tuple[str, int, int, int, str, bytes, int, float, int, int]] = []
@@ -422,6 +430,8 @@ class OutboxStore:
             bytes_by_priority={p.label: b for p, b in self._bytes.items()},
             dropped=self.dropped_totals(),
             last_seq=int(row[0]) if row else 0,
-            oldest_pending_age_s=(time.time() - oldest) if oldest is not None else None,
+            oldest_pending_age_s=(self.retention.clock.now() - oldest)
+            if oldest is not None
+            else None,
             quarantined=self.quarantined,
         )
