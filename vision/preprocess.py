@@ -88,7 +88,7 @@ class InputBuffer:
     """A detector's model input, reused frame after frame, padded only when it must be.
 
     A camera's frames all have one size, so the letterboxed image covers the same
-    ``rh x rw`` corner every frame and the grey padding around it (a third of the tensor
+    ``rh x rw`` corner every frame and the grey padding around it (a quarter of the tensor
     for a 4:3 frame) is never overwritten: it is written again only when the geometry
     changes (another frame size, a zone crop). One worker thread owns a detector, and
     ``session.run`` has consumed the tensor before the next frame is prepared.
