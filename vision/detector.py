@@ -27,7 +27,7 @@ from vision.postprocess import (
     make_label_groups,
     postprocess,
 )
-from vision.preprocess import Roi, check_frame, clamp_roi, letterbox
+from vision.preprocess import InputBuffer, Roi, check_frame, clamp_roi
 from vision.types import Detection
 
 _HASH_CHUNK = 1 << 20
@@ -106,7 +106,7 @@ class Detector:
         self.last_timings: dict[str, float] = {}
         # The model input, reused every frame (one worker thread owns the detector, and the
         # tensor is consumed by session.run before the next frame is prepared).
-        self._input = np.empty((1, 3, *self.input_hw), dtype=np.float32)
+        self._input = InputBuffer(self.input_hw)
 
     def _check_shapes(self, path: Path) -> tuple[str, str]:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
@@ -137,7 +137,7 @@ class Detector:
 
     def preprocess(self, frame: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.float32], float]:
         """Validate and letterbox a BGR frame: ``(1, 3, H, W)`` float32 tensor and ratio."""
-        return letterbox(check_frame(frame), self.input_hw, self._input)
+        return self._input.fill(check_frame(frame))
 
     def infer(self, tensor: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Run the session on a prepared tensor; returns the raw ``(1, N, 5 + C)`` output."""
@@ -179,7 +179,7 @@ class Detector:
 
     def _run(self, image: npt.NDArray[np.uint8], offset: tuple[int, int]) -> list[Detection]:
         t0 = time.perf_counter()
-        tensor, ratio = letterbox(image, self.input_hw, self._input)
+        tensor, ratio = self._input.fill(image)
         t1 = time.perf_counter()
         raw = self.infer(tensor)
         t2 = time.perf_counter()

@@ -121,6 +121,8 @@ def nms(boxes: npt.NDArray[np.floating], scores: npt.NDArray[np.floating], iou: 
     Same decisions as upstream (a test compares them), but the overlaps are computed once
     as a matrix, so the loop does one numpy operation per kept box instead of ten.
     """
+    if len(scores) < 2:  # nothing to suppress (the caller has dropped non-finite rows)
+        return list(range(len(scores)))
     x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
     areas = (x2 - x1 + 1) * (y2 - y1 + 1)
     w = np.maximum(0.0, np.minimum(x2[:, None], x2) - np.maximum(x1[:, None], x1) + 1)
@@ -232,6 +234,8 @@ def _label_detections(
     scores = per_class.max(axis=1)
     own = (scores >= spec.score_threshold) & (scores >= live.best - spec.class_margin)
     candidates = np.flatnonzero(own)
+    if candidates.size == 0:  # suppressors alone report nothing: skip the NMS
+        return np.empty((0, 4)), np.empty(0), []
     # A row this label claims within the margin does not also suppress itself.
     suppressors = suppressors[~own[suppressors]]
     pool = np.concatenate((candidates, suppressors))

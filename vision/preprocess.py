@@ -55,6 +55,8 @@ def letterbox(
     frame: npt.NDArray[np.uint8],
     input_hw: tuple[int, int],
     out: npt.NDArray[np.float32] | None = None,
+    *,
+    pad: bool = True,
 ) -> tuple[npt.NDArray[np.float32], float]:
     """Return the ``(1, 3, H, W)`` float32 model input and the ratio ``r``.
 
@@ -62,6 +64,8 @@ def letterbox(
     gives the same values as building the uint8 canvas and transposing it (a test checks)
     at about a fifth of the cost. ``out``, if given, is that tensor, reused frame after frame
     (the detector preallocates one), so the hot path allocates no 2 MB input per frame.
+    ``pad=False`` leaves the padding as it is: only for an ``out`` already padded for this
+    geometry (``InputBuffer`` keeps track).
     """
     h, w = frame.shape[:2]
     in_h, in_w = input_hw
@@ -69,13 +73,42 @@ def letterbox(
     rw, rh = int(w * r), int(h * r)
     if out is None or out.shape != (1, 3, in_h, in_w):
         out = np.empty((1, 3, in_h, in_w), dtype=np.float32)
+        pad = True
     if rw > 0 and rh > 0:
         resized = cv2.resize(frame, (rw, rh), interpolation=cv2.INTER_LINEAR)
         for channel, plane in enumerate(cv2.split(resized)):
             out[0, channel, :rh, :rw] = plane
-    out[0, :, rh:, :] = PAD_VALUE
-    out[0, :, :rh, rw:] = PAD_VALUE
+    if pad:
+        out[0, :, rh:, :] = PAD_VALUE
+        out[0, :, :rh, rw:] = PAD_VALUE
     return out, r
+
+
+class InputBuffer:
+    """A detector's model input, reused frame after frame, padded only when it must be.
+
+    A camera's frames all have one size, so the letterboxed image covers the same
+    ``rh x rw`` corner every frame and the grey padding around it (a quarter of the tensor
+    for a 4:3 frame) is never overwritten: it is written again only when the geometry
+    changes (another frame size, a zone crop). One worker thread owns a detector, and
+    ``session.run`` has consumed the tensor before the next frame is prepared.
+    """
+
+    def __init__(self, input_hw: tuple[int, int]) -> None:
+        self.input_hw = input_hw
+        self.tensor: npt.NDArray[np.float32] = np.empty((1, 3, *input_hw), dtype=np.float32)
+        self._padded_for: tuple[int, int] | None = None
+
+    def fill(self, frame: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.float32], float]:
+        """Letterbox ``frame`` into the buffer; returns the buffer and the ratio."""
+        h, w = frame.shape[:2]
+        r = letterbox_ratio((h, w), self.input_hw)
+        geometry = (int(h * r), int(w * r))
+        tensor, ratio = letterbox(
+            frame, self.input_hw, self.tensor, pad=geometry != self._padded_for
+        )
+        self._padded_for = geometry
+        return tensor, ratio
 
 
 def letterbox_reference(

@@ -13,7 +13,7 @@ import pytest
 
 from tests.vision._detector_support import MODEL_SHA256, iou, model_config
 from vision.detector import Detector, ModelVerificationError
-from vision.preprocess import letterbox, letterbox_reference, read_image
+from vision.preprocess import InputBuffer, letterbox, letterbox_reference, read_image
 from vision.types import TWO_WHEELER
 
 
@@ -84,6 +84,19 @@ def test_unusable_frames_raise_value_error(detector: Detector, frame: object, ma
         detector.detect(frame)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=match):
         detector.preprocess(frame)  # type: ignore[arg-type]
+
+
+def test_reused_input_buffer_equals_upstream_when_the_frame_size_changes() -> None:
+    # The buffer re-pads only when the letterbox geometry changes: a camera's frames, then
+    # a zone crop of another shape, then the full frame again must each match upstream.
+    rng = np.random.default_rng(7)
+    buffer = InputBuffer((416, 416))
+    for shape in [(480, 640), (480, 640), (640, 480), (200, 200), (480, 640)]:
+        frame = rng.integers(0, 256, size=(*shape, 3), dtype=np.uint8)
+        tensor, ratio = buffer.fill(frame)
+        expected, expected_ratio = letterbox_reference(frame, (416, 416))
+        assert tensor is buffer.tensor and ratio == expected_ratio
+        np.testing.assert_array_equal(tensor, expected)
 
 
 @pytest.mark.parametrize("shape", [(576, 768), (300, 1000), (1000, 300), (416, 416), (61, 47)])
