@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 # "EDGE" — marks files created by this agent, so a foreign SQLite file is recognised.
 APPLICATION_ID = 0x45444745
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 PENDING = 0
 DEAD = 1
@@ -53,6 +53,40 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_send ON outbox (state, priority DESC, id);
 CREATE INDEX IF NOT EXISTS outbox_shed ON outbox (priority, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+# v4: alarms awaiting the platform's receipt and their escalations (buffer/receipts.py).
+RECEIPTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS awaiting (
+    event_id      TEXT PRIMARY KEY,
+    type          TEXT NOT NULL,
+    subject       TEXT NOT NULL,
+    severity      TEXT NOT NULL,
+    data          TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    priority      INTEGER NOT NULL,
+    topic         TEXT NOT NULL,
+    payload       BLOB NOT NULL,
+    crc           INTEGER,
+    created       REAL NOT NULL,
+    stage         TEXT NOT NULL DEFAULT 'none',
+    receipted     REAL,
+    by            TEXT,
+    announced     INTEGER NOT NULL DEFAULT 1,
+    next_announce REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS awaiting_open ON awaiting (stage, next_announce);
+CREATE TABLE IF NOT EXISTS escalation (
+    event_id  TEXT NOT NULL,
+    channel   TEXT NOT NULL,
+    state     TEXT NOT NULL,
+    attempts  INTEGER NOT NULL DEFAULT 0,
+    next_try  REAL NOT NULL,
+    reason    TEXT,
+    updated   REAL NOT NULL,
+    reported  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (event_id, channel)
+);
 """
 
 
@@ -120,7 +154,7 @@ def _open_checked(path: Path, config: BufferConfig) -> sqlite3.Connection:
         if check != "ok":
             raise UnusableFile(f"integrity check failed: {check}")
         if app_id == 0:
-            conn.executescript(SCHEMA)
+            conn.executescript(SCHEMA + RECEIPTS_SCHEMA)
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         _migrate(conn)
@@ -134,6 +168,11 @@ def _migrate(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version == SCHEMA_VERSION:
         return  # the usual case: nothing to migrate, and no sqlite_utils (nor numpy) loaded
+    if version == 3:
+        # New tables only: plain SQL, so this step needs no sqlite_utils either.
+        conn.executescript(RECEIPTS_SCHEMA)
+        conn.execute("PRAGMA user_version=4")
+        return
     import sqlite_utils  # lazy: it pulls numpy in when installed (see the module docstring)
 
     outbox = sqlite_utils.Database(conn).table("outbox")
@@ -146,6 +185,10 @@ def _migrate(conn: sqlite3.Connection) -> None:
             outbox.add_column(column, kind, not_null_default=default)
         conn.execute(f"PRAGMA user_version={target}")
         version = target
+    if version == 3:
+        conn.executescript(RECEIPTS_SCHEMA)
+        conn.execute("PRAGMA user_version=4")
+        version = 4
     if version != SCHEMA_VERSION:
         raise UnusableFile(f"unknown outbox schema version {version}")
 

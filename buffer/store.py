@@ -27,7 +27,7 @@ from agent.events import (
     encode_cloudevent,
     event_topic_suffix,
 )
-from buffer import reports
+from buffer import receipts, reports
 from buffer.config import BufferConfig
 from buffer.integrity import CHECKSUM_REASON, reconcile_seq, row_crc, row_is_intact
 from buffer.retention import SHEDDABLE, Retention
@@ -36,6 +36,9 @@ from buffer.seqmark import SeqMark
 from buffer.space import DiskSpace
 
 log = logging.getLogger(__name__)
+
+
+_Also = Callable[[sqlite3.Connection], None]
 
 
 class BufferFullError(Exception):
@@ -82,10 +85,11 @@ def _is_disk_full(exc: sqlite3.Error) -> bool:
 class OutboxStore:
     """Append, read by priority then order, delete acknowledged, shed by policy."""
 
-    def __init__(
-        self, config: BufferConfig, *, source: str, clock_synced: Callable[[], bool] | None = None
-    ) -> None:
+    def __init__(self, config: BufferConfig, *, source: str,
+                 clock_synced: Callable[[], bool] | None = None,
+                 receipt_policy: receipts.ReceiptPolicy | None = None) -> None:  # fmt: skip
         self._config = config
+        self.receipts = receipt_policy  # alarms to keep until the platform confirms them
         self._source = source
         self._clock_synced = clock_synced or (lambda: False)
         self.conn, self.quarantined = open_outbox(config)
@@ -142,7 +146,7 @@ class OutboxStore:
 
     # -- appending -------------------------------------------------------------------
 
-    def append(self, events: Sequence[Event]) -> list[int]:
+    def append(self, events: Sequence[Event], also: _Also | None = None) -> list[int]:
         """Store ``events`` in one transaction; return their seq numbers.
 
         On a full disk, sheds telemetry, then events, in growing steps until the new
@@ -152,7 +156,7 @@ class OutboxStore:
         step = 0
         while True:
             try:
-                seqs = self._append_tx(events)
+                seqs = self._append_tx(events, also)
             except sqlite3.OperationalError as exc:
                 if not _is_disk_full(exc):
                     raise
@@ -184,14 +188,14 @@ class OutboxStore:
             return False
         return True
 
-    def _append_tx(self, events: Sequence[Event]) -> list[int]:
+    def _append_tx(self, events: Sequence[Event], also: _Also | None = None) -> list[int]:
         try:
-            return self._append_rows(events, known={})
+            return self._append_rows(events, known={}, also=also)
         except sqlite3.IntegrityError:
             # An event id already stored (a producer re-emitting after a restart): it
             # keeps its first seq and is stored once, and no seq number is burnt on it.
             known = self._stored_seqs(events)
-            return self._append_rows(events, known=known)
+            return self._append_rows(events, known=known, also=also)
 
     def _stored_seqs(self, events: Sequence[Event]) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -203,7 +207,9 @@ class OutboxStore:
                 out[event.id] = int(row[0])
         return out
 
-    def _append_rows(self, events: Sequence[Event], *, known: dict[str, int]) -> list[int]:
+    def _append_rows(
+        self, events: Sequence[Event], *, known: dict[str, int], also: _Also | None = None
+    ) -> list[int]:
         now = time.time()
         synced = bool(self._clock_synced())
         flag = int(synced)
@@ -225,6 +231,8 @@ class OutboxStore:
                 topic = event_topic_suffix(event)
                 crc = row_crc(topic, payload)
                 rows.append((event.id, 0, last, prio, topic, payload, len(payload), now, flag, crc))
+                if self.receipts is not None and self.receipts.needs(event):
+                    receipts.record(conn, event, (last, topic, payload, crc), now, self.receipts)
                 added[event.priority] += len(payload)
                 for n, att in enumerate(event.attachments, start=1):
                     topic = attachment_topic_suffix(event.id, n)
@@ -243,10 +251,22 @@ class OutboxStore:
                 "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                 (last,),
             )
+            if also is not None:
+                also(conn)  # e.g. an escalation marked sent together with its event
         for prio, size in added.items():
             self._bytes[prio] += size
         self.seqmark.advance(last)
         return seqs
+
+    def reannounce(self, now: float) -> list[str]:
+        """Unreceipted alarms due again go back into the queue (buffer/receipts.py)."""
+        if self.receipts is None:
+            return []
+        with self._transaction() as conn:
+            ids, added = receipts.reannounce_due(conn, now, self.receipts.reannounce_s)
+        for prio, size in added.items():
+            self._bytes[Priority(prio)] += size
+        return ids
 
     # -- retention and its reports ---------------------------------------------------
 
