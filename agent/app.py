@@ -11,16 +11,20 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from agent import __version__, systemd
+from agent.actuator import Actuator, Actuators
 from agent.clock import clock_is_synchronised
 from agent.config import LoadedConfig
 from agent.config_checks import startup_problems
 from agent.driver import Driver, DriverConfigBase, DriverContext
+from agent.escalation import EscalationSettings, Escalator, build_channels
 from agent.forwarder import Forwarder, config_fingerprint
 from agent.inbound import Inbound
 from agent.kinds import KINDS, Kind
+from agent.receipts import TOPIC_SUFFIX, Receipts, receipt_policy
 from agent.registry import create_driver
 from agent.supervisor import Supervisor, Watchdog
 from buffer.outbox import Outbox, OutboxSink
@@ -48,12 +52,18 @@ class Agent:
             cfg.buffer,
             source=f"/edge/{self.gateway_id}/buffer",
             clock_synced=clock_is_synchronised,
+            receipt_policy=receipt_policy(cfg.receipts) if cfg.receipts else None,
         )
         self.sink = OutboxSink(self.outbox)
         self.context = DriverContext(gateway_id=self.gateway_id, state_dir=self.state_dir)
         # What the platform sends us (receipts, commands) is routed here; the
         # components that handle it register their routes before run().
         self.inbound = Inbound(self.gateway_id)
+        # Named outputs drivers offer (agent/actuator.py), for escalation and later actions.
+        self.actuators = Actuators()
+        self.receipts: Receipts | None = None
+        self.escalator: Escalator | None = None
+        self._setup_receipts()
         self.forwarder = Forwarder(
             cfg.mqtt,
             gateway_id=self.gateway_id,
@@ -76,8 +86,33 @@ class Agent:
         )
         self.stop = stop if stop is not None else asyncio.Event()
 
+    def _setup_receipts(self) -> None:
+        cfg = self.loaded.config
+        if cfg.receipts is None:
+            return
+        self.receipts = Receipts(cfg.receipts, self.outbox)
+        self.inbound.route(TOPIC_SUFFIX, self.receipts.handle)
+        channels = build_channels(cfg.receipts.escalation, self.actuators)
+        if channels:
+            settings = EscalationSettings(
+                escalate_after_s=cfg.receipts.escalate_after_s,
+                config=cfg.receipts.escalation,
+                site=cfg.gateway.site,
+                source=f"/edge/{self.gateway_id}/escalation",
+            )
+            self.escalator = Escalator(settings, self.outbox, channels)
+
     def _make_driver(self, config: DriverConfigBase) -> Driver:
-        return create_driver(config, self.context, self.kinds)
+        driver = create_driver(config, self.context, self.kinds)
+        if isinstance(driver, Actuator) and driver.output_names():
+            self.actuators.offer(driver)  # only the outputs its config declares
+        return driver
+
+    def _background(self) -> list[asyncio.Task[None]]:
+        """Receipts' re-announcement and the escalator, each restarted if it fails."""
+        jobs = [(n, j) for n, j in (("receipts", self.receipts), ("escalation", self.escalator))
+                if j is not None]  # fmt: skip
+        return [asyncio.create_task(_keep_running(n, j.run), name=n) for n, j in jobs]
 
     async def run(self) -> int:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -88,6 +123,7 @@ class Agent:
         forwarder = asyncio.create_task(self.forwarder.run(forwarder_stop), name="forwarder")
         drivers = asyncio.create_task(self.supervisor.run(), name="supervisor")
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        background = self._background()
         systemd.notify(f"READY=1\nSTATUS=running {len(self.supervisor.health)} drivers")
         log.info(
             "edge-agent %s running as %s with %d drivers",
@@ -106,6 +142,9 @@ class Agent:
                 code = 1
         systemd.notify("STOPPING=1")
         log.info("stopping")
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await self._shutdown(drivers, forwarder, forwarder_stop, watchdog, stopper)
         return code
 
@@ -159,6 +198,18 @@ class Agent:
             notify=systemd.notify,
             source=f"/edge/{self.gateway_id}/watchdog",
         )
+
+
+async def _keep_running(name: str, run: Callable[[], Awaitable[None]]) -> None:
+    """A core loop that must not die with a bug: logged, restarted after a pause."""
+    while True:
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed; restarting it in 5 s", name)
+            await asyncio.sleep(5.0)
 
 
 def _shrink_image(data: bytes, max_bytes: int) -> bytes | None:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, SecretStr, create_model, field_validator, model_validator
 
 from agent.driver import StrictModel
+from agent.escalation_config import ReceiptsConfig
 from agent.kinds import KINDS, Kind
 from buffer.config import BufferConfig
 
@@ -94,6 +95,9 @@ class AgentConfig(StrictModel):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     supervisor: HealthConfig = Field(default_factory=HealthConfig)
+    receipts: ReceiptsConfig | None = Field(
+        default=None, description="Alarm receipts and local escalation; off when absent."
+    )
 
     @field_validator("drivers")
     @classmethod
