@@ -18,7 +18,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agent.events import (
     Event,
@@ -68,6 +68,8 @@ class OutboxStats:
     last_seq: int
     oldest_pending_age_s: float | None
     quarantined: str | None
+    # Alarms awaiting the platform's receipt (filled by buffer/inspect.py for crews).
+    awaiting_receipt: list[dict[str, object]] = field(default_factory=list)
 
 
 def _id_chunks(ids: Sequence[int], size: int = 500) -> Iterator[tuple[list[int], str]]:

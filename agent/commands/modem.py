@@ -39,6 +39,8 @@ def register_simulator(simulate_sub: Any) -> None:
                    choices=("normal", "no-sim", "no-signal", "cms-error", "slow"))  # fmt: skip
     p.add_argument("--fault-for-s", type=float, help="the fault clears after this many seconds")
     p.add_argument("--slow-s", type=float, default=3.0, help="reply delay of 'slow'")
+    p.add_argument("--cmgs-delay-s", type=float, default=0.0,
+                   help="hold back each +CMGS reply (the SMS is already out)")  # fmt: skip
     p.add_argument("--log", help="append each sent SMS (decoded) as a JSON line here")
     p.set_defaults(handler=simulate_command)
 
@@ -81,7 +83,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     master, _slave, path = open_pty(Path(args.link) if args.link else None)
     print(path, flush=True)
     log = open_log(Path(args.log) if args.log else None)
-    sim = ModemSim(master, args.scenario, args.fault_for_s, args.slow_s, log)
+    sim = ModemSim(master, args.scenario, args.fault_for_s, args.slow_s, log, args.cmgs_delay_s)
     try:
         await sim.run()
     finally:

@@ -118,6 +118,7 @@ class AtModem:
 
     async def command(self, cmd: str, timeout_s: float | None = None) -> list[str]:
         """Send ``cmd``; the lines before ``OK``. ERROR lines raise ModemError."""
+        self._buffer = b""  # a late reply to an earlier conversation must not answer this one
         self._write(cmd.encode("ascii") + b"\r")
         return await self._until_ok(cmd, timeout_s)
 

@@ -21,3 +21,10 @@ class SyntheticConfig(DriverConfigBase):
     payload_bytes: int = Field(
         default=0, ge=0, le=256_000, description="Padding added to each event's data."
     )
+    event_type: str = Field(
+        default="synthetic.sample",
+        pattern=r"^[a-z][a-z0-9_]{0,31}(\.[a-z0-9][a-z0-9_-]{0,63}){1,4}$",
+        description="Type of the emitted events: a synthetic alarm for receipt tests.",
+    )
+    severity: Literal["info", "warning", "critical"] = "info"
+    key: str | None = Field(default=None, description="data.key of the events, e.g. SOS.")

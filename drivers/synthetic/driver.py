@@ -21,7 +21,7 @@ _BATCH = 64  # events awaited together; keeps high rates possible with group com
 
 
 class SyntheticDriver:
-    """Produces ``synthetic.sample`` events numbered 0..count-1."""
+    """Produces ``synthetic.sample`` (or ``event_type``) events numbered 0..count-1."""
 
     def __init__(self, config: SyntheticConfig, context: DriverContext) -> None:
         self.name = config.name
@@ -42,14 +42,16 @@ class SyntheticDriver:
 
     def _make(self, n: int) -> Event:
         data: dict[str, object] = {"n": n, "driver": self.name}
+        if self._config.key is not None:
+            data["key"] = self._config.key
         if self._padding:
             data["padding"] = self._padding
         return Event(
-            type="synthetic.sample",
+            type=self._config.event_type,
             subject=self.name,
             data=data,
             priority=self._priority,
-            severity=Severity.INFO,
+            severity=Severity(self._config.severity),
         )
 
     async def run(self, sink: EventSink) -> None:

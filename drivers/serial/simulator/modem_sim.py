@@ -3,10 +3,11 @@
 Scenarios (``edge-agent simulate modem --scenario``): ``normal``; ``no-sim`` (``AT+CPIN?``
 answers ``+CME ERROR: 10``); ``no-signal`` (not registered, CSQ 99); ``cms-error``
 (``AT+CMGS`` answers ``+CMS ERROR: 500`` after the PDU); ``slow`` (every reply delayed).
-``fault_for_s`` turns the fault into ``normal`` after that many seconds, so retries with
-backoff can be watched succeeding. Every message the modem "sent" is decoded (UCS2,
-concatenated parts joined) and logged as one JSON line with the wall-clock time its last
-``+CMGS`` reply went out: the latency benchmark measures alarm-to-SMS against it.
+``cmgs_delay_s`` holds back the final ``+CMGS`` reply (a slow network). ``fault_for_s``
+turns the fault into ``normal`` after that many seconds, so retries with backoff can be
+watched succeeding. Every message the modem "sent" is decoded (UCS2, concatenated parts
+joined) and logged as one JSON line with the wall-clock time the modem took its last
+part: the latency benchmark measures alarm-to-SMS against it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class ModemSim:
     fault_for_s: float | None = None  # None: the fault lasts for ever
     slow_s: float = 3.0
     log: TextIO | None = None
+    cmgs_delay_s: float = 0.0  # a slow network: the message is out, +CMGS comes later
     sent: list[dict[str, Any]] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     _echo: bool = True
@@ -95,13 +97,18 @@ class ModemSim:
             await self._reply("+CMS ERROR: 304")  # invalid PDU mode parameter
             return
         self._mr = (self._mr + 1) % 256
-        await self._reply(f"+CMGS: {self._mr}", "OK")
-        key = (part.number, part.ref if part.ref is not None else -self._mr)
+        mr = self._mr
+        key = (part.number, part.ref if part.ref is not None else -mr)
         parts = self._parts.setdefault(key, {})
         parts[part.index] = part.text
         if len(parts) == part.total:
+            # Logged when the network has it, before the modem answers: a crash of the
+            # agent while it waits for +CMGS leaves a message that really went out.
             del self._parts[key]
             self._record(part.number, "".join(parts[i] for i in sorted(parts)), part.total)
+        if self.cmgs_delay_s:
+            await asyncio.sleep(self.cmgs_delay_s)
+        await self._reply(f"+CMGS: {mr}", "OK")
 
     def _record(self, number: str, text: str, total: int) -> None:
         entry = {"t": time.time(), "to": number, "text": text, "parts": total}
