@@ -21,7 +21,7 @@ from drivers.serial.sms_pdu import decode_submit, encode_submit, split_units
 from tests.conftest import REPO
 from tests.spine.agentproc import wait_for
 
-TEXT = "【电梯困人】临汾路小区3号楼2单元 电梯lift-1 于12-02 09:15发生平层困人，请立即救援。"
+TEXT = "【电梯困人】临汾路小区3号楼2单元 电梯lift-1 于12-02 09:15发生平层困人，请立即救援。"  # noqa: RUF001
 
 
 def test_a_known_pdu_from_the_specification_examples() -> None:

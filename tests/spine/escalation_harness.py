@@ -172,8 +172,9 @@ class Platform:
 
 def sos(name: str, **extra: Any) -> dict[str, Any]:
     """A synthetic resident SOS alarm (one, at start)."""
-    return {"name": name, "kind": "synthetic", "count": 1, "rate_hz": 1.0, "priority": "alarm",
-            "event_type": "resident.alarm", "key": "SOS", "severity": "critical", **extra}  # fmt: skip
+    return {"name": name, "kind": "synthetic", "count": 1, "rate_hz": 1.0,
+            "priority": "alarm", "event_type": "resident.alarm", "key": "SOS",
+            "severity": "critical", **extra}  # fmt: skip
 
 
 def siren_bus(box: SirenBox) -> dict[str, Any]:

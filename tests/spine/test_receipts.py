@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from agent.events import Event, Priority, Severity
 from agent.escalation_config import ReceiptsConfig
+from agent.events import Event, Priority, Severity
 from agent.inbound import InboundMessage
 from agent.receipts import Receipts, receipt_policy
 from buffer.config import BufferConfig
 from buffer.inspect import read_stats
 from buffer.outbox import Outbox
 from tests.broker import Mosquitto, Subscriber
-from tests.spine.agentproc import AgentProcess, synthetic, wait_for, write_config
+from tests.spine.agentproc import AgentProcess, wait_for, write_config
 from tests.spine.escalation_harness import (
     NUMBER,
     ModemProcess,
