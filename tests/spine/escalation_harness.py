@@ -20,7 +20,7 @@ from pymodbus.datastore import ModbusServerContext
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 
-from tests.broker import free_port
+from tests.broker import Mosquitto, Subscriber, free_port
 from tests.conftest import REPO
 from tests.spine.agentproc import wait_for
 
@@ -204,3 +204,37 @@ def receipts_section(modem: ModemProcess | None, *, outputs: bool = True,
     }  # fmt: skip
     doc.update(overrides)
     return doc
+
+
+class PersistentMosquitto(Mosquitto):
+    """A broker that keeps sessions across a clean restart (persistence on), so the
+    platform's subscriber misses nothing published while it reconnects."""
+
+    def config_text(self) -> str:
+        text = super().config_text().replace("persistence false", "persistence true")
+        return f"persistence_location {self.workdir}/\n" + text
+
+
+class PlatformSubscriber(Subscriber):
+    """Like tests.broker.Subscriber, with a persistent session and quick reconnects."""
+
+    def __init__(self, port: int, topic: str = "edge/#") -> None:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        self.messages = []
+        self._lock = threading.Lock()
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="platform-persistent", protocol=mqtt.MQTTv5
+        )
+        self._client.on_message = self._on_message
+        self._subscribed = threading.Event()
+        self._client.on_subscribe = lambda *a: self._subscribed.set()
+        self._client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
+        self._client.reconnect_delay_set(0.2, 1.0)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+        self._client.connect("127.0.0.1", port, clean_start=False, properties=props)
+        self._client.loop_start()
+        if not self._subscribed.wait(10):
+            raise TimeoutError("subscriber did not subscribe")

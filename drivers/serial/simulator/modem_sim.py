@@ -42,6 +42,7 @@ class ModemSim:
     _parts: dict[tuple[str, int], dict[int, str]] = field(default_factory=dict)
     _mr: int = 0
     _started: float = field(default_factory=time.monotonic)
+    _late_replies: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def active(self) -> str:
@@ -107,8 +108,16 @@ class ModemSim:
             del self._parts[key]
             self._record(part.number, "".join(parts[i] for i in sorted(parts)), part.total)
         if self.cmgs_delay_s:
-            await asyncio.sleep(self.cmgs_delay_s)
+            # In the background: the modem keeps answering other commands meanwhile.
+            task = asyncio.create_task(self._late(f"+CMGS: {mr}"))
+            self._late_replies.add(task)
+            task.add_done_callback(self._late_replies.discard)
+            return
         await self._reply(f"+CMGS: {mr}", "OK")
+
+    async def _late(self, line: str) -> None:
+        await asyncio.sleep(self.cmgs_delay_s)
+        await self._reply(line, "OK")
 
     def _record(self, number: str, text: str, total: int) -> None:
         entry = {"t": time.time(), "to": number, "text": text, "parts": total}

@@ -1,0 +1,173 @@
+"""Local escalation end to end: the real agent process, the modem simulator on a pty in
+its own process, a pymodbus server for the siren and a real Mosquitto that is stopped
+(issue 13: uplink down, SIGKILL during a send, modem faults)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.broker import Subscriber
+from tests.spine.agentproc import AgentProcess, synthetic, wait_for, write_config
+from tests.spine.escalation_harness import (
+    NUMBER,
+    ModemProcess,
+    PersistentMosquitto,
+    PlatformSubscriber,
+    SirenBox,
+    receipts_section,
+    siren_bus,
+    sos,
+)
+
+SOS_TEXT = re.compile(
+    r"【紧急呼叫】临汾路小区3号楼2单元 设备sos-1 于\d\d-\d\d \d\d:\d\d按下SOS，请立即上门查看。"  # noqa: RUF001
+)
+SMS = f"sms:{NUMBER}"
+
+
+def of_type(sub: Subscriber, suffix: str) -> list[dict[str, Any]]:
+    return [e for e in sub.events() if e["type"] == suffix]
+
+
+def escalation_rows(db: Path) -> list[tuple[str, str]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return list(conn.execute("SELECT channel, state FROM escalation ORDER BY channel"))
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def siren() -> Iterator[SirenBox]:
+    box = SirenBox().start()
+    yield box
+    box.stop()
+
+
+def test_uplink_down_sos_gives_one_sms_one_siren_write_and_all_events_arrive_later(
+    tmp_path: Path, siren: SirenBox
+) -> None:
+    broker = PersistentMosquitto(tmp_path).start()
+    sub = PlatformSubscriber(broker.port)
+    broker.stop()  # the uplink is down before the alarm
+    modem = ModemProcess(tmp_path).start()
+    cfg = write_config(
+        tmp_path / "agent.yaml", port=broker.port, buffer=tmp_path / "outbox.db",
+        drivers=[sos("sos-1"), siren_bus(siren)], extra={"receipts": receipts_section(modem)},
+    )  # fmt: skip
+    agent = AgentProcess(cfg, tmp_path / "agent.log").start()
+    try:
+        assert wait_for(lambda: modem.sent() and siren.siren_writes(), 60), agent.log()
+        assert wait_for(lambda: len(escalation_rows(tmp_path / "outbox.db")) == 2, 30)
+        assert wait_for(
+            lambda: all(s == "sent" for _, s in escalation_rows(tmp_path / "outbox.db")), 30
+        )
+        broker.start()  # the uplink returns
+        assert sub.wait(lambda s: {d["data"]["channel"] for d in
+                                   of_type(s, "gateway.escalation.sent")} == {SMS, "output:siren"},
+                        60), agent.log()  # fmt: skip
+        assert sub.wait(lambda s: of_type(s, "resident.alarm"), 30)
+        (sms,) = modem.sent()
+        assert SOS_TEXT.fullmatch(sms["text"]), sms["text"]
+        assert sms["to"] == NUMBER and sms["parts"] == 1
+        assert siren.siren_writes() == [[True]]
+        alarm_id = of_type(sub, "resident.alarm")[0]["id"]
+        assert {d["data"]["alarm_id"] for d in of_type(sub, "gateway.escalation.sent")} == {
+            alarm_id
+        }
+        assert all(d["data"]["confirmed"] for d in of_type(sub, "gateway.escalation.sent"))
+    finally:
+        agent.terminate()
+        modem.stop()
+        sub.close()
+        broker.stop()
+
+
+def test_sigkill_between_the_sms_and_its_commit_sends_no_second_sms(
+    tmp_path: Path,
+) -> None:
+    broker = PersistentMosquitto(tmp_path).start()
+    sub = PlatformSubscriber(broker.port)
+    # The network takes the message at once but the modem's +CMGS reply comes late: the
+    # agent is killed while it waits, with the SMS already out.
+    modem = ModemProcess(tmp_path, extra=["--cmgs-delay-s", "120"]).start()
+    db = tmp_path / "outbox.db"
+    cfg = write_config(
+        tmp_path / "agent.yaml", port=broker.port, buffer=db, drivers=[sos("sos-1")],
+        extra={"receipts": receipts_section(modem, outputs=False)},
+    )  # fmt: skip
+    agent = AgentProcess(cfg, tmp_path / "agent.log").start()
+    try:
+        assert wait_for(lambda: len(modem.sent()) == 1, 60), agent.log()
+        agent.kill()
+        assert escalation_rows(db) == [(SMS, "sending")]
+        agent = AgentProcess(cfg, tmp_path / "agent2.log").start()
+        assert sub.wait(lambda s: of_type(s, "gateway.escalation.sent"), 60), agent.log()
+        (sent,) = of_type(sub, "gateway.escalation.sent")
+        assert (sent["data"]["channel"], sent["data"]["confirmed"]) == (SMS, False)
+        assert escalation_rows(db) == [(SMS, "sent")]
+        # The alarm is still open (no receipt): re-announced, and still not texted twice.
+        n = len(of_type(sub, "resident.alarm"))
+        assert sub.wait(lambda s: len(of_type(s, "resident.alarm")) >= n + 2, 30)
+        assert len(modem.sent()) == 1
+    finally:
+        agent.terminate()
+        modem.stop()
+        sub.close()
+        broker.stop()
+
+
+@pytest.mark.parametrize(
+    ("scenario", "reason"),
+    [("no-sim", "no_sim"), ("no-signal", "no_signal"), ("cms-error", "cms_error"),
+     ("unplugged", "absent")],
+)  # fmt: skip
+def test_a_modem_fault_is_reported_once_and_retried_with_backoff(
+    tmp_path: Path, scenario: str, reason: str
+) -> None:
+    broker = PersistentMosquitto(tmp_path).start()
+    sub = PlatformSubscriber(broker.port)
+    unplugged = scenario == "unplugged"
+    modem = ModemProcess(tmp_path, "normal" if unplugged else scenario,
+                         extra=[] if unplugged else ["--fault-for-s", "8"])  # fmt: skip
+    if not unplugged:
+        modem.start()
+    cfg = write_config(
+        tmp_path / "agent.yaml", port=broker.port, buffer=tmp_path / "outbox.db",
+        drivers=[sos("sos-1"), synthetic(50, 10.0, name="telemetry")],
+        extra={"receipts": receipts_section(modem, outputs=False)},
+    )  # fmt: skip
+    agent = AgentProcess(cfg, tmp_path / "agent.log").start()
+
+    def channel(s: Subscriber, state: str) -> list[dict[str, Any]]:
+        events = of_type(s, "gateway.escalation.channel")
+        return [e for e in events if e["data"]["state"] == state]
+
+    try:
+        assert sub.wait(lambda s: channel(s, "fault"), 60), agent.log()
+        if unplugged:
+            # Plugged in only after an escalation attempt failed for want of it.
+            assert sub.wait(lambda s: of_type(s, "gateway.escalation.failed"), 60), agent.log()
+            modem.start()
+        assert sub.wait(lambda s: of_type(s, "gateway.escalation.sent"), 90), agent.log()
+        assert sub.wait(lambda s: channel(s, "ok"), 30)
+        (fault,) = channel(sub, "fault")
+        assert (fault["data"]["channel"], fault["data"]["reason"]) == ("sms", reason)
+        (failed,) = of_type(sub, "gateway.escalation.failed")
+        assert (failed["data"]["channel"], failed["data"]["reason"]) == (SMS, reason)
+        (sent,) = of_type(sub, "gateway.escalation.sent")
+        assert sent["data"]["attempts"] >= 2 and sent["data"]["confirmed"]
+        assert len(modem.sent()) == 1
+        # Other drivers went on as if nothing happened.
+        assert sub.wait(lambda s: len(of_type(s, "synthetic.sample")) >= 50, 30)
+    finally:
+        agent.terminate()
+        modem.stop()
+        sub.close()
+        broker.stop()
