@@ -28,3 +28,6 @@ class SyntheticConfig(DriverConfigBase):
     )
     severity: Literal["info", "warning", "critical"] = "info"
     key: str | None = Field(default=None, description="data.key of the events, e.g. SOS.")
+    batch: int = Field(
+        default=64, ge=1, le=4096, description="Events emitted together (1: one at a time)."
+    )

@@ -61,7 +61,8 @@ class SyntheticDriver:
         start = time.monotonic()
         first = n
         while count == 0 or n < count:
-            end = n + _BATCH if count == 0 else min(n + _BATCH, count)
+            batch = min(_BATCH, self._config.batch)
+            end = n + batch if count == 0 else min(n + batch, count)
             await asyncio.gather(*(sink.emit(self._make(i)) for i in range(n, end)))
             n = end
             self._save_next(n)
