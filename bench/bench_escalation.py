@@ -64,7 +64,7 @@ def _alarm_times(db: Path) -> list[float]:
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def run(quick: bool) -> dict[str, Any]:
