@@ -109,6 +109,20 @@ class AgentConfig(StrictModel):
             seen.add(d.name)
         return drivers
 
+    @model_validator(mode="after")
+    def _outputs_are_declared(self) -> AgentConfig:
+        """An escalation output must be one a driver declares (agent/actuator.py)."""
+        if self.receipts is None:
+            return self
+        declared = {n for d in self.drivers for n in getattr(d, "outputs", {})}
+        missing = [n for n in self.receipts.escalation.outputs if n not in declared]
+        if missing:
+            raise ValueError(
+                f"receipts.escalation.outputs names {missing}, which no driver declares "
+                f"(declared: {sorted(declared) or 'none'})"
+            )
+        return self
+
     @property
     def resolved_state_dir(self) -> Path:
         return self.state_dir if self.state_dir is not None else self.buffer.path.parent

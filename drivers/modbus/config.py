@@ -78,13 +78,13 @@ class ModbusOutputConfig(BaseModel):
 
     unit_id: int = Field(ge=1, le=247, description="Modbus unit of the output device.")
     coil: int | None = Field(default=None, ge=0, le=65535, description="Coil to switch on.")
-    register: int | None = Field(default=None, ge=0, le=65535, description="Holding register.")
+    holding: int | None = Field(default=None, ge=0, le=65535, description="Holding register.")
     value: int = Field(default=1, ge=0, le=65535, description="Written value (coil: 0/1).")
 
     @model_validator(mode="after")
     def _one_target(self) -> ModbusOutputConfig:
-        if (self.coil is None) == (self.register is None):
-            raise ValueError("an output is either a coil or a register")
+        if (self.coil is None) == (self.holding is None):
+            raise ValueError("an output is either a coil or a holding register")
         if self.coil is not None and self.value not in (0, 1):
             raise ValueError("a coil's value is 0 or 1")
         return self

@@ -69,7 +69,7 @@ class ModbusDriver:
         if link is None:
             raise ActuatorError(f"{self.name}: bus not connected")
         table, address = ("coil", output.coil) if output.coil is not None else (
-            "holding", output.register)  # fmt: skip
+            "holding", output.holding)  # fmt: skip
         assert address is not None  # one of the two, by the config's validator
         try:
             await link.write(output.unit_id, table, address, output.value)

@@ -135,3 +135,49 @@ def test_unknown_malformed_and_duplicate_receipts_are_counted(tmp_path: Path) ->
     counts = asyncio.run(main()).counts
     assert (counts.applied, counts.duplicate, counts.unknown, counts.malformed) == (2, 1, 1, 2)
     assert read_stats(tmp_path / "o.db").awaiting_receipt == []
+
+
+RECEIPTS_CONFIG = """\
+gateway: {id: gw-0001, site: linfen-rd}
+mqtt: {host: 127.0.0.1, port: 1883, insecure: true}
+buffer: {path: /var/lib/edge-agent/buffer.db}
+drivers:
+  - name: lobby-relays
+    kind: modbus
+    outputs: {siren: {coil: 16, unit_id: 3}}
+receipts:
+  classes: [{type: resident.alarm, min_severity: critical}]
+  escalation:
+    outputs: [siren, beacon]
+"""
+
+
+def test_config_errors_point_at_the_line_and_outputs_must_be_declared() -> None:
+    from agent.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as err:
+        parse_config(RECEIPTS_CONFIG, "site.yaml")
+    (issue,) = [str(i) for i in err.value.issues]
+    assert "beacon" in issue and "siren" in issue and issue.startswith("site.yaml:")
+    cfg = parse_config(RECEIPTS_CONFIG.replace(", beacon", ""))
+    assert cfg.receipts is not None
+    assert (cfg.receipts.reannounce_s, cfg.receipts.escalate_after_s) == (30.0, 120.0)
+    with pytest.raises(ConfigError) as err:
+        parse_config(RECEIPTS_CONFIG.replace("unit_id: 3}", "unit_id: 3, value: 7}"), "s.yaml")
+    assert "s.yaml:7 drivers[0].outputs.siren" in str(err.value.issues[0])
+    assert parse_config(RECEIPTS_CONFIG.replace("receipts:", "unused:").split("unused:")[0]
+                        ).receipts is None  # fmt: skip
+
+
+def test_the_example_config_with_receipts_switched_on_is_valid() -> None:
+    from agent.config import parse_config
+    from tests.conftest import REPO
+
+    text = (REPO / "deploy" / "config.example.yaml").read_text()
+    head, tail = text.split("\n  ## A Modbus relay box", 1)
+    # Switch the commented-out examples on ("## " lines are prose).
+    rest = tail.splitlines()[1:]  # after the marker's own line
+    on = head + "\n" + "\n".join(line.replace("# ", "", 1) for line in rest if "## " not in line)
+    cfg = parse_config(on, check_files=False)
+    assert cfg.receipts is not None and cfg.receipts.escalation.sms is not None
+    assert cfg.receipts.escalation.outputs == ["siren"]
