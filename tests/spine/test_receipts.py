@@ -181,3 +181,62 @@ def test_the_example_config_with_receipts_switched_on_is_valid() -> None:
     cfg = parse_config(on, check_files=False)
     assert cfg.receipts is not None and cfg.receipts.escalation.sms is not None
     assert cfg.receipts.escalation.outputs == ["siren"]
+
+
+# The ACL of docs/events.md: each gateway writes only its own data topics and reads only
+# its own receipts; only the platform (user "platform") writes receipts.
+ACL = """\
+pattern write edge/%c/events/#
+pattern write edge/%c/telemetry/#
+pattern write edge/%c/snapshots/#
+pattern write edge/%c/status
+pattern read edge/%c/receipts
+
+user platform
+topic read edge/#
+topic write edge/+/receipts
+"""
+
+
+def _publish_as(port: int, client_id: str, topic: str, user: str | None = None) -> int:
+    """PUBACK reason code of one QoS 1 publish by ``client_id``."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    codes: list[int] = []
+    done = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    if user:
+        client.username_pw_set(user)
+
+    def on_publish(_c: object, _u: object, _mid: int, reason: Any, _p: object) -> None:
+        codes.append(int(getattr(reason, "value", reason)))
+        done.set()
+
+    client.on_publish = on_publish
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        client.publish(topic, b'{"id": "x", "stage": "stored"}', qos=1)
+        assert done.wait(10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return codes[0]
+
+
+def test_the_documented_acl_lets_only_the_platform_write_receipts(tmp_path: Path) -> None:
+    from tests.broker import Mosquitto
+
+    broker = Mosquitto(tmp_path, acl=ACL).start()
+    try:
+        topic = "edge/gw-0001/receipts"
+        assert _publish_as(broker.port, "gw-0002", topic) == 0x87  # another gateway
+        assert _publish_as(broker.port, "gw-0001", topic) == 0x87  # the gateway itself
+        # Accepted (0x10 "no matching subscribers" is a success code, < 0x80).
+        assert _publish_as(broker.port, "gw-0001", "edge/gw-0001/events/x") < 0x80
+        assert _publish_as(broker.port, "platform-1", topic, user="platform") < 0x80
+    finally:
+        broker.stop()
