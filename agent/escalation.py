@@ -25,6 +25,7 @@ import logging
 import random
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal, Protocol
@@ -71,12 +72,18 @@ class ChannelError(Exception):
         self.detail = detail
 
 
+Commit = Callable[[], Awaitable[None]]
+
+
 class Channel(Protocol):
     name: str  # once-per-alarm key: "sms:+8613…", "output:siren"
     group: str  # what a fault is reported against: "sms" (the modem), "output:siren"
     min_interval_s: float
 
-    async def send(self, alarm: db.Awaiting, text: str) -> None: ...
+    async def send(self, alarm: db.Awaiting, text: str, commit: Commit) -> None:
+        """Deliver; await ``commit()`` (marks the row ``sending``) just before the point
+        of no return, so a failure before it is a plain retry."""
+        ...
 
 
 @dataclass
@@ -87,7 +94,8 @@ class OutputChannel:
     actuators: Actuators
     min_interval_s: float = 0.0
 
-    async def send(self, alarm: db.Awaiting, text: str) -> None:
+    async def send(self, alarm: db.Awaiting, text: str, commit: Commit) -> None:
+        await commit()
         try:
             await self.actuators.activate(self.output)
         except ActuatorError as exc:
@@ -117,7 +125,7 @@ class SmsChannel:
             except ModemError as exc:
                 raise ChannelError(exc.reason, exc.detail) from None
 
-    async def send(self, alarm: db.Awaiting, text: str) -> None:
+    async def send(self, alarm: db.Awaiting, text: str, commit: Commit) -> None:
         from drivers.serial.modem import AtModem, ModemError
 
         async with self._lock:
@@ -125,6 +133,8 @@ class SmsChannel:
                 async with AtModem(self._config.port, self._config.baudrate,
                                    self._config.timeout_s) as modem:  # fmt: skip
                     await modem.ready()
+                    # From here the modem may put the message on the air.
+                    await commit()
                     await modem.send_sms(self.number, text, ref=int(alarm.event_id[-2:], 16))
             except ModemError as exc:
                 raise ChannelError(exc.reason, exc.detail) from None
@@ -239,9 +249,12 @@ class Escalator:
         if alarm is None:
             return  # receipted meanwhile
         text = render(self.settings.config, alarm, self.settings.site)
-        await self._set(row, "sending", next_try=now)  # durable before the modem is told
+
+        async def commit() -> None:
+            await self._set(row, "sending", next_try=now)  # durable before the modem is told
+
         try:
-            await channel.send(alarm, text)
+            await channel.send(alarm, text, commit)
         except ChannelError as exc:
             await self._failed(row, exc)
             return

@@ -57,7 +57,6 @@ class Receipts:
         self.outbox = outbox
         self.counts = ReceiptCounts()
         self.reannounced = 0
-        self.receipted = asyncio.Event()  # set on every applied receipt (wakes escalation)
         self._malformed_logged = False
 
     async def handle(self, message: InboundMessage, _reply: Reply) -> None:
@@ -83,7 +82,6 @@ class Receipts:
             self.counts.applied += 1
             self.counts.by_stage[receipt.stage] = self.counts.by_stage.get(receipt.stage, 0) + 1
             log.info("alarm %s receipted: %s", receipt.id, receipt.stage)
-            self.receipted.set()
 
     async def run(self) -> None:
         """Re-announce due alarms until cancelled (every quarter period, at most 1 s)."""

@@ -61,6 +61,9 @@ class ReceiptPolicy:
     reannounce_s: float = 30.0
 
     def needs(self, event: Event) -> bool:
+        # An escalation's own events never need a receipt (they would escalate in turn).
+        if event.type.startswith("gateway.escalation."):
+            return False
         return any(c.matches(event) for c in self.classes)
 
 
@@ -217,14 +220,17 @@ def escalations(conn: sqlite3.Connection, *, states: Sequence[str] | None = None
 def set_escalation(conn: sqlite3.Connection, key: tuple[str, str], state: str, *,
                    now: float, next_try: float | None = None, reason: str | None = None,
                    reported: bool | None = None) -> None:  # fmt: skip
-    """Move the (event_id, channel) row to ``state``; ``sending`` counts an attempt."""
+    """Move the (event_id, channel) row to ``state``."""
     event_id, channel = key
     conn.execute(
-        "UPDATE escalation SET state=?, updated=?, next_try=coalesce(?, next_try), "
-        "reason=coalesce(?, reason), reported=coalesce(?, reported), "
-        "attempts=attempts+? WHERE event_id=? AND channel=?",
-        (state, now, next_try, reason, None if reported is None else int(reported),
-         1 if state == "sending" else 0, event_id, channel),
+        # An attempt counts once: at ``sending``, or at ``failed`` when it failed before
+        # reaching ``sending`` (the modem had no SIM, say).
+        "UPDATE escalation SET attempts=attempts+(CASE WHEN ?='sending' OR "
+        "(?='failed' AND state!='sending') THEN 1 ELSE 0 END), state=?, updated=?, "
+        "next_try=coalesce(?, next_try), reason=coalesce(?, reason), "
+        "reported=coalesce(?, reported) WHERE event_id=? AND channel=?",
+        (state, state, state, now, next_try, reason,
+         None if reported is None else int(reported), event_id, channel),
     )  # fmt: skip
 
 
