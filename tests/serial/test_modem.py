@@ -129,7 +129,7 @@ def test_modem_check_and_the_simulator_commands(tmp_path: Path) -> None:
         assert out.returncode == 0, out.stderr
         doc = json.loads(out.stdout)
         assert (doc["sim"], doc["registration"], doc["signal_dbm"]) == ("READY", "home", -71)
-        assert wait_for(lambda: log.exists() and log.read_text().strip(), 10)
+        assert wait_for(lambda: log.exists() and bool(log.read_text().strip()), 10)
         assert json.loads(log.read_text())["text"] == "edge-agent 测试短信 / test message"
     finally:
         sim.terminate()

@@ -231,7 +231,7 @@ class PlatformSubscriber(Subscriber):
         self._subscribed = threading.Event()
         self._client.on_subscribe = lambda *a: self._subscribed.set()
         self._client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
-        self._client.reconnect_delay_set(0.2, 1.0)
+        self._client.reconnect_delay_set(1, 2)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
         self._client.connect("127.0.0.1", port, clean_start=False, properties=props)

@@ -63,7 +63,7 @@ def test_uplink_down_sos_gives_one_sms_one_siren_write_and_all_events_arrive_lat
     )  # fmt: skip
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()
     try:
-        assert wait_for(lambda: modem.sent() and siren.siren_writes(), 60), agent.log()
+        assert wait_for(lambda: bool(modem.sent() and siren.siren_writes()), 60), agent.log()
         assert wait_for(lambda: len(escalation_rows(tmp_path / "outbox.db")) == 2, 30)
         assert wait_for(
             lambda: all(s == "sent" for _, s in escalation_rows(tmp_path / "outbox.db")), 30
