@@ -86,9 +86,15 @@ class Receipts:
     async def run(self) -> None:
         """Re-announce due alarms until cancelled (every quarter period, at most 1 s)."""
         tick = min(1.0, self.config.reannounce_s / 4)
-        while True:
-            ids = await self.outbox.reannounce(time.time())
-            if ids:
-                self.reannounced += len(ids)
-                log.info("re-announced %d unreceipted alarms", len(ids))
-            await asyncio.sleep(tick)
+        try:
+            while True:
+                ids = await self.outbox.reannounce(time.time())
+                if ids:
+                    self.reannounced += len(ids)
+                    log.debug("re-announced %d unreceipted alarms", len(ids))
+                await asyncio.sleep(tick)
+        finally:
+            c = self.counts
+            log.info("receipts: %d applied, %d duplicate, %d unknown id, %d malformed; "
+                     "%d re-announcements", c.applied, c.duplicate, c.unknown, c.malformed,
+                     self.reannounced)  # fmt: skip
