@@ -171,3 +171,57 @@ def test_a_modem_fault_is_reported_once_and_retried_with_backoff(
         modem.stop()
         sub.close()
         broker.stop()
+
+
+def test_an_elevator_entrapment_from_the_simulator_is_texted_once_with_the_uplink_down(
+    tmp_path: Path, siren: SirenBox
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "agent", "simulate", "elevator", "--port", "0", "--unit",
+         "2=entrapment-level", "--profile", "gb-monitor-box", "--speed", "10"],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert sim.stdout is not None
+    match = re.search(r"TCP on 127\.0\.0\.1:(\d+)", sim.stdout.readline())
+    assert match
+    broker = PersistentMosquitto(tmp_path).start()
+    sub = PlatformSubscriber(broker.port)
+    broker.stop()
+    modem = ModemProcess(tmp_path).start()
+    lifts = {"name": "lifts", "kind": "modbus", "port": int(match.group(1)),
+             "devices": [{"id": "lift-2", "unit_id": 2, "profile": "gb-monitor-box",
+                          "time_speed": 10, "poll_periods_ms": {"fast": 100}}]}  # fmt: skip
+    receipts = receipts_section(modem)
+    receipts["escalation"]["locations"] = {"lift-2": "7号楼1单元"}
+    cfg = write_config(
+        tmp_path / "agent.yaml", port=broker.port, buffer=tmp_path / "outbox.db",
+        drivers=[lifts, siren_bus(siren)], extra={"receipts": receipts},
+    )  # fmt: skip
+    agent = AgentProcess(cfg, tmp_path / "agent.log").start()
+    try:
+        assert wait_for(lambda: bool(modem.sent() and siren.siren_writes()), 90), agent.log()
+        broker.start()
+
+        def entrapment(s: Subscriber) -> list[str]:
+            return [e["data"]["state"] for e in of_type(s, "elevator.alarm")
+                    if e["data"]["key"] == "ENTRAP_LEVEL"]  # fmt: skip
+
+        # The passenger got out (cleared): a clear is never texted.
+        assert sub.wait(lambda s: "cleared" in entrapment(s), 90), agent.log()
+        assert sub.wait(lambda s: len(of_type(s, "gateway.escalation.sent")) == 2, 30)
+        (sms,) = modem.sent()
+        assert sms["text"].startswith("【电梯困人】临汾路小区7号楼1单元 电梯lift-2 于"), sms
+        assert sms["text"].endswith("发生平层困人，请立即救援。"), sms  # noqa: RUF001
+        assert siren.siren_writes() == [[True]]
+    finally:
+        agent.terminate()
+        modem.stop()
+        sub.close()
+        broker.stop()
+        sim.terminate()
+        sim.wait(10)
