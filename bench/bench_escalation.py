@@ -1,8 +1,8 @@
 """Alarm-to-SMS latency with the uplink down (issue 13): alarm created -> AT+CMGS done.
 
 One agent process (``python -m agent run``) with no broker at all, the modem simulator
-(``edge-agent simulate modem``) on a pty in its own process, and a synthetic resident SOS
-alarm every 5 s (20 alarms; --quick: 6). Receipts are configured with ``escalate_after_s``
+(``edge-agent simulate modem``) on a pty in its own process, and a synthetic SOS alarm
+(``synthetic.alarm``) every 5 s (20 alarms; --quick: 6). Receipts are configured with ``escalate_after_s``
 T = 2 s and no per-number rate limit, so each alarm is texted once, alone on the modem.
 For each alarm: its CloudEvents ``time`` (when the driver made it, as a decoded frame or
 a register change would) against the simulator's log time of the SMS's last part (the
@@ -40,9 +40,9 @@ def _config(tmp: Path, port: int, link: Path, count: int) -> Path:
         "buffer": {"path": str(tmp / "buffer.db")},
         "drivers": [{"name": "sos-1", "kind": "synthetic", "count": count,
                      "rate_hz": 1 / PERIOD_S, "batch": 1, "priority": "alarm",
-                     "event_type": "resident.alarm", "key": "SOS", "severity": "critical"}],
+                     "event_type": "synthetic.alarm", "key": "SOS", "severity": "critical"}],
         "receipts": {
-            "classes": [{"type": "resident.alarm"}], "reannounce_s": 3600,
+            "classes": [{"type": "synthetic.alarm"}], "reannounce_s": 3600,
             "escalate_after_s": T_S,
             "escalation": {"sms": {"port": str(link), "numbers": ["+8613800138000"],
                                    "per_number_interval_s": 0}},

@@ -23,8 +23,9 @@ class SyntheticConfig(DriverConfigBase):
     )
     event_type: str = Field(
         default="synthetic.sample",
-        pattern=r"^[a-z][a-z0-9_]{0,31}(\.[a-z0-9][a-z0-9_-]{0,63}){1,4}$",
-        description="Type of the emitted events: a synthetic alarm for receipt tests.",
+        pattern=r"^synthetic\.[a-z0-9][a-z0-9_]{0,31}$",
+        description="Type of the emitted events, e.g. synthetic.alarm for receipt checks; "
+        "always synthetic.*, so a test source never passes for a real device's event.",
     )
     severity: Literal["info", "warning", "critical"] = "info"
     key: str | None = Field(default=None, description="data.key of the events, e.g. SOS.")

@@ -171,10 +171,17 @@ class Platform:
 
 
 def sos(name: str, **extra: Any) -> dict[str, Any]:
-    """A synthetic resident SOS alarm (one, at start)."""
+    """A synthetic SOS alarm (one, at start; type synthetic.alarm, data.key SOS)."""
     return {"name": name, "kind": "synthetic", "count": 1, "rate_hz": 1.0,
-            "priority": "alarm", "event_type": "resident.alarm", "key": "SOS",
+            "priority": "alarm", "event_type": "synthetic.alarm", "key": "SOS",
             "severity": "critical", **extra}  # fmt: skip
+
+
+def wearables(link: Path) -> dict[str, Any]:
+    """The serial driver on the wearable simulator's pty: one bracelet, band-1."""
+    return {"name": "wear", "kind": "serial", "port": str(link), "codec": "bracelet",
+            "time_speed": 30,
+            "devices": [{"id": "band-1", "resident": "r0001", "frame_id": "00000001"}]}  # fmt: skip
 
 
 def siren_bus(box: SirenBox) -> dict[str, Any]:
@@ -186,7 +193,7 @@ def receipts_section(modem: ModemProcess | None, *, outputs: bool = True,
                      **overrides: Any) -> dict[str, Any]:  # fmt: skip
     escalation: dict[str, Any] = {
         "community": "临汾路小区",
-        "locations": {"sos-b": "3号楼2单元", "sos-1": "3号楼2单元"},
+        "locations": {"sos-b": "3号楼2单元", "sos-1": "3号楼2单元", "band-1": "3号楼2单元"},
         "retry_base_s": 0.5,
         "retry_max_s": 4.0,
     }
@@ -197,6 +204,7 @@ def receipts_section(modem: ModemProcess | None, *, outputs: bool = True,
         escalation["outputs"] = ["siren"]
     doc = {
         "classes": [{"type": "resident.alarm", "min_severity": "critical"},
+                    {"type": "synthetic.alarm", "min_severity": "critical"},
                     {"type": "elevator.alarm"}],
         "reannounce_s": 2,
         "escalate_after_s": 3,

@@ -23,16 +23,21 @@ from tests.spine.escalation_harness import (
     receipts_section,
     siren_bus,
     sos,
+    wearables,
 )
 
 SOS_TEXT = re.compile(
-    r"【紧急呼叫】临汾路小区3号楼2单元 设备sos-1 于\d\d-\d\d \d\d:\d\d按下SOS，请立即上门查看。"  # noqa: RUF001
+    r"【紧急呼叫】临汾路小区3号楼2单元 设备band-1 于\d\d-\d\d \d\d:\d\d按下SOS，请立即上门查看。"  # noqa: RUF001
 )
 SMS = f"sms:{NUMBER}"
 
 
 def of_type(sub: Subscriber, suffix: str) -> list[dict[str, Any]]:
     return [e for e in sub.events() if e["type"] == suffix]
+
+
+def sos_ids(sub: Subscriber) -> set[str]:
+    return {e["id"] for e in of_type(sub, "resident.alarm") if e["data"]["key"] == "SOS"}
 
 
 def escalation_rows(db: Path) -> list[tuple[str, str]]:
@@ -53,17 +58,30 @@ def siren() -> Iterator[SirenBox]:
 def test_uplink_down_sos_gives_one_sms_one_siren_write_and_all_events_arrive_later(
     tmp_path: Path, siren: SirenBox
 ) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
     broker = PersistentMosquitto(tmp_path).start()
     sub = PlatformSubscriber(broker.port)
     broker.stop()  # the uplink is down before the alarm
     modem = ModemProcess(tmp_path).start()
+    # A resident presses SOS on a bracelet: real frames on a pty (drivers/serial).
+    link = tmp_path / "wearable"
+    wearable = subprocess.Popen(
+        [sys.executable, "-m", "agent", "simulate", "wearable", "--link", str(link),
+         "--scenario", "sos", "--speed", "30", "--duration", "3600"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert wait_for(link.exists, 20)
     cfg = write_config(
         tmp_path / "agent.yaml", port=broker.port, buffer=tmp_path / "outbox.db",
-        drivers=[sos("sos-1"), siren_bus(siren)], extra={"receipts": receipts_section(modem)},
+        drivers=[wearables(link), siren_bus(siren)], extra={"receipts": receipts_section(modem)},
     )  # fmt: skip
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()
     try:
-        assert wait_for(lambda: bool(modem.sent() and siren.siren_writes()), 60), agent.log()
+        assert wait_for(lambda: bool(modem.sent() and siren.siren_writes()), 90), agent.log()
         assert wait_for(lambda: len(escalation_rows(tmp_path / "outbox.db")) == 2, 30)
         assert wait_for(
             lambda: all(s == "sent" for _, s in escalation_rows(tmp_path / "outbox.db")), 30
@@ -72,18 +90,20 @@ def test_uplink_down_sos_gives_one_sms_one_siren_write_and_all_events_arrive_lat
         assert sub.wait(lambda s: {d["data"]["channel"] for d in
                                    of_type(s, "gateway.escalation.sent")} == {SMS, "output:siren"},
                         60), agent.log()  # fmt: skip
-        assert sub.wait(lambda s: of_type(s, "resident.alarm"), 30)
+        assert sub.wait(lambda s: sos_ids(s), 30)
         (sms,) = modem.sent()
         assert SOS_TEXT.fullmatch(sms["text"]), sms["text"]
+        assert "r0001" not in sms["text"]  # the resident's reference stays off the SMS
         assert sms["to"] == NUMBER and sms["parts"] == 1
         assert siren.siren_writes() == [[True]]
-        alarm_id = of_type(sub, "resident.alarm")[0]["id"]
-        assert {d["data"]["alarm_id"] for d in of_type(sub, "gateway.escalation.sent")} == {
-            alarm_id
-        }
-        assert all(d["data"]["confirmed"] for d in of_type(sub, "gateway.escalation.sent"))
+        alarm_ids = sos_ids(sub)
+        sent = of_type(sub, "gateway.escalation.sent")
+        assert {d["data"]["alarm_id"] for d in sent} <= alarm_ids and len(alarm_ids) == 1
+        assert all(d["data"]["confirmed"] for d in sent)
     finally:
         agent.terminate()
+        wearable.terminate()
+        wearable.wait(10)
         modem.stop()
         sub.close()
         broker.stop()
@@ -113,8 +133,8 @@ def test_sigkill_between_the_sms_and_its_commit_sends_no_second_sms(
         assert (sent["data"]["channel"], sent["data"]["confirmed"]) == (SMS, False)
         assert escalation_rows(db) == [(SMS, "sent")]
         # The alarm is still open (no receipt): re-announced, and still not texted twice.
-        n = len(of_type(sub, "resident.alarm"))
-        assert sub.wait(lambda s: len(of_type(s, "resident.alarm")) >= n + 2, 30)
+        n = len(of_type(sub, "synthetic.alarm"))
+        assert sub.wait(lambda s: len(of_type(s, "synthetic.alarm")) >= n + 2, 30)
         assert len(modem.sent()) == 1
     finally:
         agent.terminate()

@@ -46,7 +46,7 @@ def modem(tmp_path: Path) -> Iterator[ModemProcess]:
 
 
 def copies(sub: Subscriber, subject: str) -> list[dict[str, Any]]:
-    return [e for e in sub.events() if e["type"] == "resident.alarm" and e["subject"] == subject]
+    return [e for e in sub.events() if e["type"] == "synthetic.alarm" and e["subject"] == subject]
 
 
 def escalations(sub: Subscriber, state: str = "sent") -> list[dict[str, Any]]:
