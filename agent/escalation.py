@@ -184,22 +184,30 @@ class Escalator:
         self.sent = 0
         self.failed = 0
         self.wake = asyncio.Event()
+        # One worker per channel group: a modem taking 60 s over an SMS never holds up
+        # the siren, and one channel is never driven twice at once.
+        self._busy: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
         await self._recover()
         await self._probe()
         last_probe = time.monotonic()
-        while True:
-            await self.tick()
-            if time.monotonic() - last_probe > PROBE_INTERVAL_S:
-                await self._probe()
-                last_probe = time.monotonic()
-            self.wake.clear()
-            try:
-                async with asyncio.timeout(0.5):
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
+        try:
+            while True:
+                await self.tick()
+                if time.monotonic() - last_probe > PROBE_INTERVAL_S:
+                    await self._probe()
+                    last_probe = time.monotonic()
+                self.wake.clear()
+                try:
+                    async with asyncio.timeout(0.5):
+                        await self.wake.wait()
+                except TimeoutError:
+                    pass
+        finally:
+            for task in self._busy.values():
+                task.cancel()
+            await asyncio.gather(*self._busy.values(), return_exceptions=True)
 
     async def tick(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -209,9 +217,25 @@ class Escalator:
         rows = await self.outbox.call(
             lambda s: db.escalations(s.conn, states=("due", "failed"), due_by=now)
         )
+        by_group: dict[str, list[db.Escalation]] = {}
         for row in rows:
             if row.channel in self.channels:
+                by_group.setdefault(self.channels[row.channel].group, []).append(row)
+        for group, items in by_group.items():
+            busy = self._busy.get(group)
+            if busy is None or busy.done():
+                self._busy[group] = asyncio.create_task(self._work(items), name=f"esc-{group}")
+
+    async def _work(self, rows: list[db.Escalation]) -> None:
+        for row in rows:
+            try:
                 await self._attempt(row)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug must not silence the other alarms; the row is retried next tick.
+                log.exception("escalation of %s on %s failed unexpectedly",
+                              row.event_id, row.channel)  # fmt: skip
 
     async def _recover(self) -> None:
         """Rows left ``sending`` by a crash: reported as sent, unconfirmed, never re-sent."""
