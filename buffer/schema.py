@@ -55,7 +55,9 @@ CREATE INDEX IF NOT EXISTS outbox_shed ON outbox (priority, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
-# v4: alarms awaiting the platform's receipt and their escalations (buffer/receipts.py).
+# v4: alarms awaiting the platform's receipt and their escalations (buffer/receipts.py),
+# created when the outbox opens with receipts configured: a gateway without them keeps
+# the file (and its pages under ``max_file_bytes``) exactly as before.
 RECEIPTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS awaiting (
     event_id      TEXT PRIMARY KEY,
@@ -106,20 +108,30 @@ def file_is_damaged(exc: sqlite3.DatabaseError) -> bool:
     return code is not None and (code & 0xFF) in _DAMAGED
 
 
-def open_outbox(config: BufferConfig) -> tuple[sqlite3.Connection, str | None]:
-    """The connection, and where a damaged file was moved to (``None`` if it was not)."""
+def open_outbox(
+    config: BufferConfig, *, receipts: bool = False
+) -> tuple[sqlite3.Connection, str | None]:
+    """The connection, and where a damaged file was moved to (``None`` if it was not).
+
+    ``receipts``: also create the receipt tables (v4) if they are not there yet."""
     path = config.path
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _open_checked(path, config), None
+        conn = _open_checked(path, config)
+        moved: str | None = None
     except sqlite3.DatabaseError as exc:
         if not file_is_damaged(exc):
             raise
-        quarantined = str(quarantine(path))
-        log.error(
-            "buffer %s is unusable (%s); renamed to %s, starting a new one", path, exc, quarantined
-        )
-        return _open_checked(path, config), quarantined
+        moved = str(quarantine(path))
+        log.error("buffer %s is unusable (%s); renamed to %s, starting a new one", path, exc, moved)
+        conn = _open_checked(path, config)
+    if receipts:
+        try:
+            conn.executescript(RECEIPTS_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+    return conn, moved
 
 
 def make_private(path: Path) -> None:
@@ -154,7 +166,7 @@ def _open_checked(path: Path, config: BufferConfig) -> sqlite3.Connection:
         if check != "ok":
             raise UnusableFile(f"integrity check failed: {check}")
         if app_id == 0:
-            conn.executescript(SCHEMA + RECEIPTS_SCHEMA)
+            conn.executescript(SCHEMA)
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         _migrate(conn)
@@ -169,8 +181,8 @@ def _migrate(conn: sqlite3.Connection) -> None:
     if version == SCHEMA_VERSION:
         return  # the usual case: nothing to migrate, and no sqlite_utils (nor numpy) loaded
     if version == 3:
-        # New tables only: plain SQL, so this step needs no sqlite_utils either.
-        conn.executescript(RECEIPTS_SCHEMA)
+        # v4's tables are created by the store when receipts are configured (plain SQL):
+        # nothing to change in the file, and no sqlite_utils either.
         conn.execute("PRAGMA user_version=4")
         return
     import sqlite_utils  # lazy: it pulls numpy in when installed (see the module docstring)
@@ -186,7 +198,6 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA user_version={target}")
         version = target
     if version == 3:
-        conn.executescript(RECEIPTS_SCHEMA)
         conn.execute("PRAGMA user_version=4")
         version = 4
     if version != SCHEMA_VERSION:

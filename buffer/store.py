@@ -94,7 +94,7 @@ class OutboxStore:
         self.receipts = receipt_policy  # alarms to keep until the platform confirms them
         self._source = source
         self._clock_synced = clock_synced or (lambda: False)
-        self.conn, self.quarantined = open_outbox(config)
+        self.conn, self.quarantined = open_outbox(config, receipts=receipt_policy is not None)
         self.space = DiskSpace(config.path, self.conn, capped=config.max_file_bytes is not None)
         self.retention = Retention(
             self.conn,

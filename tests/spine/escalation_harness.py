@@ -180,7 +180,7 @@ def sos(name: str, **extra: Any) -> dict[str, Any]:
 def wearables(link: Path) -> dict[str, Any]:
     """The serial driver on the wearable simulator's pty: one bracelet, band-1."""
     return {"name": "wear", "kind": "serial", "port": str(link), "codec": "bracelet",
-            "time_speed": 30,
+            "time_speed": 10,
             "devices": [{"id": "band-1", "resident": "r0001", "frame_id": "00000001"}]}  # fmt: skip
 
 

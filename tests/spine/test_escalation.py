@@ -67,19 +67,21 @@ def test_uplink_down_sos_gives_one_sms_one_siren_write_and_all_events_arrive_lat
     sub = PlatformSubscriber(broker.port)
     broker.stop()  # the uplink is down before the alarm
     modem = ModemProcess(tmp_path).start()
-    # A resident presses SOS on a bracelet: real frames on a pty (drivers/serial).
     link = tmp_path / "wearable"
-    wearable = subprocess.Popen(
-        [sys.executable, "-m", "agent", "simulate", "wearable", "--link", str(link),
-         "--scenario", "sos", "--speed", "30", "--duration", "3600"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert wait_for(link.exists, 20)
     cfg = write_config(
         tmp_path / "agent.yaml", port=broker.port, buffer=tmp_path / "outbox.db",
         drivers=[wearables(link), siren_bus(siren)], extra={"receipts": receipts_section(modem)},
     )  # fmt: skip
     agent = AgentProcess(cfg, tmp_path / "agent.log").start()
+    assert wait_for(lambda: "running as" in agent.log(), 60), agent.log()
+    # A resident presses SOS on a bracelet: real frames on a pty (drivers/serial). Started
+    # once the agent runs (its serial driver retries the port until it appears), so the
+    # press, 12 s in, is not played to a port nobody has open yet.
+    wearable = subprocess.Popen(
+        [sys.executable, "-m", "agent", "simulate", "wearable", "--link", str(link),
+         "--scenario", "sos", "--speed", "10", "--duration", "3600"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
     try:
         assert wait_for(lambda: bool(modem.sent() and siren.siren_writes()), 90), agent.log()
         assert wait_for(lambda: len(escalation_rows(tmp_path / "outbox.db")) == 2, 30)
