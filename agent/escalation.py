@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 _CST = timezone(timedelta(hours=8))  # texts give the local time of a Chinese community
 PROBE_INTERVAL_S = 300.0
+SENT = "gateway.escalation.sent"
+FAILED = "gateway.escalation.failed"
 
 
 class EscalationData(BaseModel):
@@ -315,7 +317,7 @@ class Escalator:
                               channel=row.channel, attempts=row.attempts + int(confirmed),
                               reason=reason, confirmed=confirmed)  # fmt: skip
         event = Event(
-            type=f"gateway.escalation.{state}",
+            type=SENT if state == "sent" else FAILED,
             subject=subject,
             data=data.model_dump(mode="json"),
             priority=Priority.ALARM,

@@ -17,6 +17,7 @@ from agent.events import Event, Priority, Severity
 from agent.state_file import write_atomic
 from drivers.synthetic.config import SyntheticConfig
 
+SAMPLE = "synthetic.sample"  # the default type (``event_type`` in the config)
 _BATCH = 64  # events awaited together; keeps high rates possible with group commit
 
 
