@@ -2,8 +2,9 @@
 
 One agent process (``python -m agent run``) with no broker at all, the modem simulator
 (``edge-agent simulate modem``) on a pty in its own process, and a synthetic SOS alarm
-(``synthetic.alarm``) every 5 s (20 alarms; --quick: 6). Receipts are configured with ``escalate_after_s``
-T = 2 s and no per-number rate limit, so each alarm is texted once, alone on the modem.
+(``synthetic.alarm``) every 5 s (20 alarms; --quick: 6). Receipts are configured with
+``escalate_after_s`` T = 2 s and no per-number rate limit, so each alarm is texted once,
+alone on the modem.
 For each alarm: its CloudEvents ``time`` (when the driver made it, as a decoded frame or
 a register change would) against the simulator's log time of the SMS's last part (the
 modem took it; ``+CMGS`` follows at once in the ``normal`` scenario). Reported: total
