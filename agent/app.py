@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__, systemd
+from agent.app_alarms import AlarmLoop
 from agent.clock import clock_is_synchronised
 from agent.config import LoadedConfig
 from agent.config_checks import startup_problems
@@ -26,6 +27,7 @@ from agent.gateway_health import GatewayHealthConfig, HealthSource, Probes
 from agent.inbound import Inbound
 from agent.kinds import KINDS, Kind
 from agent.looplag import LoopLag
+from agent.receipts import receipt_policy
 from agent.registry import create_driver
 from agent.remote.handlers import RemoteContext
 from agent.remote.logtail import LogRing, Redactor, config_secrets
@@ -64,6 +66,7 @@ class Agent:
             cfg.buffer,
             source=f"/edge/{self.gateway_id}/buffer",
             clock_synced=clock_is_synchronised,
+            receipt_policy=receipt_policy(cfg.receipts) if cfg.receipts else None,
         )
         self.sink: EventSink = OutboxSink(self.outbox)
         self.tap: Any = None  # the console's event tap (agent/console/tap.py), if configured
@@ -76,6 +79,8 @@ class Agent:
         # components that handle it register their routes before run().
         self.inbound = Inbound(self.gateway_id)
         self.loop_lag = LoopLag()
+        # Receipts, re-announcement and local escalation, when configured.
+        self.alarms = AlarmLoop(cfg, self.outbox, self.inbound)
         self.forwarder = self._make_forwarder()
         self.supervisor = Supervisor(
             cfg.drivers,
@@ -156,7 +161,7 @@ class Agent:
         return source
 
     def _make_driver(self, config: DriverConfigBase) -> Driver:
-        return create_driver(config, self.context, self.kinds)
+        return self.alarms.offer(create_driver(config, self.context, self.kinds))
 
     async def run(self) -> int:
         if self.log_ring is not None:
@@ -184,6 +189,7 @@ class Agent:
             publish_status(self.status.collect, self.status_writer), name="status"
         )
         health = asyncio.create_task(self.health_source.run(), name="gateway-health")
+        alarm_jobs = self.alarms.start()
         systemd.notify(f"READY=1\nSTATUS=running {len(self.supervisor.health)} drivers")
         log.info(
             "edge-agent %s running as %s with %d drivers",
@@ -203,7 +209,7 @@ class Agent:
         systemd.notify("STOPPING=1")
         log.info("stopping")
         # First: the status's last word (running: false) needs the outbox still open.
-        for side in (status, health):
+        for side in (status, health, *alarm_jobs):
             if side is not None:
                 side.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, SecretStr, create_model, field_validator, model_validator
 
 from agent.driver import DriverConfigBase, StrictModel
+from agent.escalation_config import ReceiptsConfig
 from agent.gateway_health import GatewayHealthConfig
 from agent.kinds import KINDS, Kind
 from buffer.config import BufferConfig
@@ -183,6 +184,9 @@ class AgentConfig(StrictModel):
     health: GatewayHealthConfig | None = Field(
         default=None, description="Gateway health source (agent/gateway_health.py); absent: off."
     )
+    receipts: ReceiptsConfig | None = Field(
+        default=None, description="Alarm receipts and local escalation; off when absent."
+    )
 
     @field_validator("drivers")
     @classmethod
@@ -193,6 +197,20 @@ class AgentConfig(StrictModel):
                 raise ValueError(f"driver name {d.name!r} is used twice")
             seen.add(d.name)
         return drivers
+
+    @model_validator(mode="after")
+    def _outputs_are_declared(self) -> AgentConfig:
+        """An escalation output must be one a driver declares (agent/actuator.py)."""
+        if self.receipts is None:
+            return self
+        declared = {n for d in self.drivers for n in getattr(d, "outputs", {})}
+        missing = [n for n in self.receipts.escalation.outputs if n not in declared]
+        if missing:
+            raise ValueError(
+                f"receipts.escalation.outputs names {missing}, which no driver declares "
+                f"(declared: {sorted(declared) or 'none'})"
+            )
+        return self
 
     @property
     def resolved_state_dir(self) -> Path:

@@ -55,6 +55,9 @@ EVENT_TYPES: dict[str, EventType] = {
     "gateway.telemetry": EventType("agent.status:HealthReadings", channels=_TM),
     "gateway.command": EventType("agent.remote.models:CommandEventData"),
     "gateway.console.change": EventType("agent.console.change:ConsoleChange"),
+    "gateway.escalation.sent": EventType("agent.escalation:EscalationData"),
+    "gateway.escalation.failed": EventType("agent.escalation:EscalationData"),
+    "gateway.escalation.channel": EventType("agent.escalation:ChannelStateData"),
     "gateway.buffer.dropped": EventType(f"{_BF}:BufferDropped"),
     "gateway.buffer.corrupt": EventType(f"{_BF}:BufferCorrupt"),
     "gateway.buffer.lost": EventType(f"{_BF}:BufferLost"),
@@ -81,6 +84,7 @@ EVENT_TYPES: dict[str, EventType] = {
     "camera.online": EventType(f"{_VI}:CameraOnline"),
     # the installer's end-to-end check; its priority is configurable
     "synthetic.sample": EventType("drivers.synthetic.driver:SyntheticSample", channels=_EV + _TM),
+    "synthetic.alarm": EventType("drivers.synthetic.driver:SyntheticSample", channels=_EV + _TM),
 }
 
 

@@ -4,8 +4,10 @@ A crew member runs ``edge-agent buffer stats`` next to a running agent, or on a 
 whose buffer is in trouble. Opening the file through :class:`buffer.store.OutboxStore`
 would take a write lock, run migrations and, on a damaged file, move it aside: an
 inspection must change nothing. This module opens the file with SQLite's read-only URI
-(``mode=ro``), reads the same figures the live store reports, and raises
-:class:`InspectError` with a plain reason when the file is not a readable outbox.
+(``mode=ro``), reads the same figures the live store reports, lists the alarms still
+awaiting the platform's receipt with their ages and escalations (buffer/receipts.py),
+and raises :class:`InspectError` with a plain reason when the file is not a readable
+outbox.
 """
 
 from __future__ import annotations
@@ -67,4 +69,27 @@ def _stats(conn: sqlite3.Connection, path: Path) -> OutboxStats:
         last_seq=int(row[0]) if row else 0,
         oldest_pending_age_s=(time.time() - oldest) if oldest is not None else None,
         quarantined=None,
+        awaiting_receipt=awaiting_receipt(conn),
     )
+
+
+def awaiting_receipt(conn: sqlite3.Connection) -> list[dict[str, object]]:
+    """Alarms with no receipt yet, oldest first, with their ages and escalations."""
+    has = conn.execute("SELECT 1 FROM sqlite_master WHERE name='awaiting'").fetchone()
+    if has is None:
+        return []  # a file from before schema v4 (read-only: never migrated here)
+    now = time.time()
+    escalations: dict[str, dict[str, str]] = {}
+    for event_id, channel, state in conn.execute(
+        "SELECT event_id, channel, state FROM escalation ORDER BY channel"
+    ):
+        escalations.setdefault(event_id, {})[channel] = state
+    out: list[dict[str, object]] = []
+    for event_id, etype, subject, created, announced in conn.execute(
+        "SELECT event_id, type, subject, created, announced FROM awaiting "
+        "WHERE stage='none' ORDER BY created"
+    ):
+        out.append({"id": event_id, "type": etype, "subject": subject,
+                    "age_s": round(now - created, 1), "announced": announced,
+                    "escalations": escalations.get(event_id, {})})  # fmt: skip
+    return out

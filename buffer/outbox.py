@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from agent.events import Event
 from buffer.config import BufferConfig
+from buffer.receipts import ReceiptPolicy
 from buffer.store import BufferFullError, OutboxRow, OutboxStats, OutboxStore
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,10 @@ class Outbox:
         *,
         source: str,
         clock_synced: Callable[[], bool] | None = None,
+        receipt_policy: ReceiptPolicy | None = None,
     ) -> None:
         self._config = config
+        self._receipt_policy = receipt_policy
         self._source = source
         self._clock_synced = clock_synced
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -123,7 +126,12 @@ class Outbox:
 
     def _writer(self, ready: concurrent.futures.Future[OutboxStore]) -> None:
         try:
-            store = OutboxStore(self._config, source=self._source, clock_synced=self._clock_synced)
+            store = OutboxStore(
+                self._config,
+                source=self._source,
+                clock_synced=self._clock_synced,
+                receipt_policy=self._receipt_policy,
+            )
         except BaseException as exc:
             ready.set_exception(exc)
             return
@@ -258,6 +266,22 @@ class Outbox:
 
     async def dead_letter(self, rejected: Sequence[tuple[int, str]]) -> None:
         await self.call(lambda s: s.dead_letter(rejected))
+
+    async def append_with(
+        self, events: Sequence[Event], also: Callable[[sqlite3.Connection], None]
+    ) -> list[int]:
+        """Store ``events`` and run ``also(conn)`` in the same transaction (an escalation
+        marked sent together with its event: either both are on disk or neither)."""
+        seqs = await self.call(lambda s: s.append(events, also))
+        self.changed.set()
+        return seqs
+
+    async def reannounce(self, now: float) -> list[str]:
+        """Queue unreceipted alarms that are due again (same id and bytes)."""
+        ids = await self.call(lambda s: s.reannounce(now))
+        if ids:
+            self.changed.set()
+        return ids
 
     async def stats(self) -> OutboxStats:
         return await self.call(OutboxStore.stats)

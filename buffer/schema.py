@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 # "EDGE" — marks files created by this agent, so a foreign SQLite file is recognised.
 APPLICATION_ID = 0x45444745
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 PENDING = 0
 DEAD = 1
@@ -55,6 +55,42 @@ CREATE INDEX IF NOT EXISTS outbox_shed ON outbox (priority, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
+# v4: alarms awaiting the platform's receipt and their escalations (buffer/receipts.py),
+# created when the outbox opens with receipts configured: a gateway without them keeps
+# the file (and its pages under ``max_file_bytes``) exactly as before.
+RECEIPTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS awaiting (
+    event_id      TEXT PRIMARY KEY,
+    type          TEXT NOT NULL,
+    subject       TEXT NOT NULL,
+    severity      TEXT NOT NULL,
+    data          TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    priority      INTEGER NOT NULL,
+    topic         TEXT NOT NULL,
+    payload       BLOB NOT NULL,
+    crc           INTEGER,
+    created       REAL NOT NULL,
+    stage         TEXT NOT NULL DEFAULT 'none',
+    receipted     REAL,
+    by            TEXT,
+    announced     INTEGER NOT NULL DEFAULT 1,
+    next_announce REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS awaiting_open ON awaiting (stage, next_announce);
+CREATE TABLE IF NOT EXISTS escalation (
+    event_id  TEXT NOT NULL,
+    channel   TEXT NOT NULL,
+    state     TEXT NOT NULL,
+    attempts  INTEGER NOT NULL DEFAULT 0,
+    next_try  REAL NOT NULL,
+    reason    TEXT,
+    updated   REAL NOT NULL,
+    reported  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (event_id, channel)
+);
+"""
+
 
 class UnusableFile(sqlite3.DatabaseError):
     """Our own checks found the file foreign, damaged or of an unknown schema."""
@@ -72,20 +108,30 @@ def file_is_damaged(exc: sqlite3.DatabaseError) -> bool:
     return code is not None and (code & 0xFF) in _DAMAGED
 
 
-def open_outbox(config: BufferConfig) -> tuple[sqlite3.Connection, str | None]:
-    """The connection, and where a damaged file was moved to (``None`` if it was not)."""
+def open_outbox(
+    config: BufferConfig, *, receipts: bool = False
+) -> tuple[sqlite3.Connection, str | None]:
+    """The connection, and where a damaged file was moved to (``None`` if it was not).
+
+    ``receipts``: also create the receipt tables (v4) if they are not there yet."""
     path = config.path
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _open_checked(path, config), None
+        conn = _open_checked(path, config)
+        moved: str | None = None
     except sqlite3.DatabaseError as exc:
         if not file_is_damaged(exc):
             raise
-        quarantined = str(quarantine(path))
-        log.error(
-            "buffer %s is unusable (%s); renamed to %s, starting a new one", path, exc, quarantined
-        )
-        return _open_checked(path, config), quarantined
+        moved = str(quarantine(path))
+        log.error("buffer %s is unusable (%s); renamed to %s, starting a new one", path, exc, moved)
+        conn = _open_checked(path, config)
+    if receipts:
+        try:
+            conn.executescript(RECEIPTS_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+    return conn, moved
 
 
 def make_private(path: Path) -> None:
@@ -134,6 +180,11 @@ def _migrate(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version == SCHEMA_VERSION:
         return  # the usual case: nothing to migrate, and no sqlite_utils (nor numpy) loaded
+    if version == 3:
+        # v4's tables are created by the store when receipts are configured (plain SQL):
+        # nothing to change in the file, and no sqlite_utils either.
+        conn.execute("PRAGMA user_version=4")
+        return
     import sqlite_utils  # lazy: it pulls numpy in when installed (see the module docstring)
 
     outbox = sqlite_utils.Database(conn).table("outbox")
@@ -146,6 +197,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
             outbox.add_column(column, kind, not_null_default=default)
         conn.execute(f"PRAGMA user_version={target}")
         version = target
+    if version == 3:
+        conn.execute("PRAGMA user_version=4")
+        version = 4
     if version != SCHEMA_VERSION:
         raise UnusableFile(f"unknown outbox schema version {version}")
 

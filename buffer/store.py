@@ -18,7 +18,6 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
 
 from agent.events import (
     Event,
@@ -27,10 +26,13 @@ from agent.events import (
     encode_cloudevent,
     event_topic_suffix,
 )
-from buffer import reports
+from buffer import receipts, reports
 from buffer.config import BufferConfig
 from buffer.integrity import CHECKSUM_REASON, reconcile_seq, row_crc, row_is_intact
 from buffer.retention import SHEDDABLE, Retention
+from buffer.rows import BufferFullError as BufferFullError  # re-exported
+from buffer.rows import OutboxRow as OutboxRow
+from buffer.rows import OutboxStats as OutboxStats
 from buffer.schema import DEAD, PENDING, open_outbox
 from buffer.seqmark import SeqMark
 from buffer.space import DiskSpace
@@ -39,33 +41,7 @@ from buffer.wallclock import WallClock
 log = logging.getLogger(__name__)
 
 
-class BufferFullError(Exception):
-    """The disk is full even after shedding everything the policy allows to shed."""
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """One publishable row, as the forwarder needs it."""
-
-    id: int
-    event_id: str
-    part: int
-    seq: int
-    priority: Priority
-    topic: str
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxStats:
-    pending: int
-    pending_bytes: int
-    dead: int
-    bytes_by_priority: dict[str, int]
-    dropped: dict[str, int]
-    last_seq: int
-    oldest_pending_age_s: float | None
-    quarantined: str | None
+_Also = Callable[[sqlite3.Connection], None]
 
 
 def _id_chunks(ids: Sequence[int], size: int = 500) -> Iterator[tuple[list[int], str]]:
@@ -90,11 +66,13 @@ class OutboxStore:
         source: str,
         clock_synced: Callable[[], bool] | None = None,
         clock: WallClock | None = None,
+        receipt_policy: receipts.ReceiptPolicy | None = None,
     ) -> None:
         self._config = config
+        self.receipts = receipt_policy  # alarms to keep until the platform confirms them
         self._source = source
         self._clock_synced = clock_synced or (lambda: False)
-        self.conn, self.quarantined = open_outbox(config)
+        self.conn, self.quarantined = open_outbox(config, receipts=receipt_policy is not None)
         self.space = DiskSpace(config.path, self.conn, capped=config.max_file_bytes is not None)
         self.retention = Retention(
             self.conn,
@@ -149,7 +127,7 @@ class OutboxStore:
 
     # -- appending -------------------------------------------------------------------
 
-    def append(self, events: Sequence[Event]) -> list[int]:
+    def append(self, events: Sequence[Event], also: _Also | None = None) -> list[int]:
         """Store ``events`` in one transaction; return their seq numbers.
 
         On a full disk, sheds telemetry, then events, in growing steps until the new
@@ -159,7 +137,7 @@ class OutboxStore:
         step = 0
         while True:
             try:
-                seqs = self._append_tx(events)
+                seqs = self._append_tx(events, also)
             except sqlite3.OperationalError as exc:
                 if not _is_disk_full(exc):
                     raise
@@ -191,14 +169,14 @@ class OutboxStore:
             return False
         return True
 
-    def _append_tx(self, events: Sequence[Event]) -> list[int]:
+    def _append_tx(self, events: Sequence[Event], also: _Also | None = None) -> list[int]:
         try:
-            return self._append_rows(events, known={})
+            return self._append_rows(events, known={}, also=also)
         except sqlite3.IntegrityError:
             # An event id already stored (a producer re-emitting after a restart): it
             # keeps its first seq and is stored once, and no seq number is burnt on it.
             known = self._stored_seqs(events)
-            return self._append_rows(events, known=known)
+            return self._append_rows(events, known=known, also=also)
 
     def _stored_seqs(self, events: Sequence[Event]) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -210,7 +188,9 @@ class OutboxStore:
                 out[event.id] = int(row[0])
         return out
 
-    def _append_rows(self, events: Sequence[Event], *, known: dict[str, int]) -> list[int]:
+    def _append_rows(
+        self, events: Sequence[Event], *, known: dict[str, int], also: _Also | None = None
+    ) -> list[int]:
         self.retention.follow_clock()
         now = self.retention.clock.now()
         synced = bool(self._clock_synced())
@@ -233,6 +213,8 @@ class OutboxStore:
                 topic = event_topic_suffix(event)
                 crc = row_crc(topic, payload)
                 rows.append((event.id, 0, last, prio, topic, payload, len(payload), now, flag, crc))
+                if self.receipts is not None and self.receipts.needs(event):
+                    receipts.record(conn, event, (last, topic, payload, crc), now, self.receipts)
                 added[event.priority] += len(payload)
                 for n, att in enumerate(event.attachments, start=1):
                     topic = attachment_topic_suffix(event.id, n)
@@ -251,10 +233,22 @@ class OutboxStore:
                 "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                 (last,),
             )
+            if also is not None:
+                also(conn)  # e.g. an escalation marked sent together with its event
         for prio, size in added.items():
             self._bytes[prio] += size
         self.seqmark.advance(last)
         return seqs
+
+    def reannounce(self, now: float) -> list[str]:
+        """Unreceipted alarms due again go back into the queue (buffer/receipts.py)."""
+        if self.receipts is None:
+            return []
+        with self._transaction() as conn:
+            ids, added = receipts.reannounce_due(conn, now, self.receipts.reannounce_s)
+        for prio, size in added.items():
+            self._bytes[Priority(prio)] += size
+        return ids
 
     # -- retention and its reports ---------------------------------------------------
 

@@ -185,8 +185,14 @@ def _stats(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     if args.json:
         print_json(result)
-    else:
-        print_table(_flatten(result), ("key", "value"))
+        return EXIT_OK
+    awaiting = result.pop("awaiting_receipt")
+    print_table(_flatten(result), ("key", "value"))
+    if awaiting:
+        print(f"\n{len(awaiting)} alarm(s) awaiting the platform's receipt:")
+        for row in awaiting:
+            row["escalations"] = " ".join(f"{c}={s}" for c, s in row["escalations"].items())
+        print_table(awaiting, ("id", "type", "subject", "age_s", "announced", "escalations"))
     return EXIT_OK
 
 

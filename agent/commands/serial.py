@@ -35,6 +35,9 @@ def register(sub: Any) -> None:
     scan.add_argument("--listen-s", type=float, default=2.0, help="seconds per port and rate")
     scan.add_argument("--port", action="append", default=[], help="also try this port/URL")
     scan.set_defaults(handler=scan_command)
+    from agent.commands.modem import register as register_modem
+
+    register_modem(sub)  # the SMS modem is a serial device: its group lives with this kind
 
 
 def _line(obs: list[Any], frame: bytes, stats: dict[str, int], as_json: bool) -> str:

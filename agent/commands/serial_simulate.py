@@ -24,6 +24,9 @@ def register(simulate_sub: Any) -> None:
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
     p.add_argument("--duration", type=float, default=3600.0, help="simulated seconds")
     p.set_defaults(handler=simulate_command)
+    from agent.commands.modem import register_simulator
+
+    register_simulator(simulate_sub)  # the modem for SMS escalation shares the serial kind
 
 
 async def _simulate(args: argparse.Namespace) -> int:

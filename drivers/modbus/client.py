@@ -90,6 +90,24 @@ class ModbusLink:
     def close(self) -> None:
         self._client.close()
 
+    async def write(self, unit: int, table: str, address: int, value: int) -> None:
+        """Write one coil or holding register (a named output, agent/actuator.py)."""
+        if not self._client.connected:
+            await self.connect()
+        try:
+            if table == "coil":
+                reply = await self._client.write_coil(address, bool(value), device_id=unit)
+            else:
+                reply = await self._client.write_register(address, value, device_id=unit)
+        except TimeoutError:
+            raise NoResponseError(f"unit {unit}: no reply") from None
+        except ConnectionException as exc:
+            raise BusUnavailableError(f"{self.where}: {exc}") from None
+        except (ModbusException, ValueError) as exc:
+            raise MalformedReplyError(f"unit {unit}: {exc}") from None
+        if reply.isError():
+            raise ExceptionReplyError(int(getattr(reply, "exception_code", 0)))
+
     async def read(self, unit: int, table: str, address: int, count: int) -> list[int] | list[bool]:
         """Read one block; raise a ``ReadError`` subclass, or ``BusUnavailableError``."""
         if not self._client.connected:

@@ -67,6 +67,29 @@ class ModbusDeviceConfig(BaseModel):
     _no_writes = model_validator(mode="before")(_refuse_writes)
 
 
+class ModbusOutputConfig(BaseModel):
+    """One named output (a siren's coil, a beacon, a display register) on this bus.
+
+    The only writes this driver makes, and only when the agent's wiring asks for the name
+    (agent/actuator.py). Never at a monitored elevator controller's unit id (below).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    unit_id: int = Field(ge=1, le=247, description="Modbus unit of the output device.")
+    coil: int | None = Field(default=None, ge=0, le=65535, description="Coil to switch on.")
+    holding: int | None = Field(default=None, ge=0, le=65535, description="Holding register.")
+    value: int = Field(default=1, ge=0, le=65535, description="Written value (coil: 0/1).")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ModbusOutputConfig:
+        if (self.coil is None) == (self.holding is None):
+            raise ValueError("an output is either a coil or a holding register")
+        if self.coil is not None and self.value not in (0, 1):
+            raise ValueError("a coil's value is 0 or 1")
+        return self
+
+
 class ModbusConfig(DriverConfigBase):
     """A Modbus bus polled read-only: TCP (one gateway/controller) or RTU on a serial port."""
 
@@ -91,7 +114,11 @@ class ModbusConfig(DriverConfigBase):
         default=5000, ge=10, le=600_000,
         description="How often an offline device is probed (one request), sparing the bus.",
     )  # fmt: skip
-    devices: list[ModbusDeviceConfig] = Field(min_length=1)
+    devices: list[ModbusDeviceConfig] = Field(default_factory=list)
+    outputs: dict[str, ModbusOutputConfig] = Field(
+        default_factory=dict,
+        description="Named outputs the agent may switch, e.g. siren: {coil: 16, unit_id: 3}.",
+    )
 
     _no_writes = model_validator(mode="before")(_refuse_writes)
 
@@ -99,7 +126,11 @@ class ModbusConfig(DriverConfigBase):
     def _consistent(self) -> ModbusConfig:
         if self.transport == "rtu" and not self.serial_port:
             raise ValueError("transport rtu needs serial_port")
+        if not self.devices and not self.outputs:
+            raise ValueError("a bus needs devices to poll or outputs to switch")
         units = [d.unit_id for d in self.devices]
+        if any(o.unit_id in units for o in self.outputs.values()):
+            raise ValueError(WRITE_REFUSED + " (an output shares a unit_id with a device)")
         if len(units) != len(set(units)):
             raise ValueError("two devices share a unit_id on one bus")
         ids = [d.id for d in self.devices]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from agent.actuator import ActuatorError
 from agent.driver import DriverContext, DriverError, EventSink
 from agent.status import device_board
 from drivers.modbus.client import LinkSettings, ModbusLink
@@ -17,7 +18,7 @@ from drivers.modbus.config import ModbusConfig, ModbusDeviceConfig
 from drivers.modbus.elevator_device import DeviceOptions, ElevatorDevice
 from drivers.modbus.elevator_state import ElevatorSnapshot
 from drivers.modbus.episode_store import EpisodeStore
-from drivers.modbus.errors import BusUnavailableError
+from drivers.modbus.errors import BusUnavailableError, ReadError
 from drivers.modbus.fault_rules import FaultEngine, RuleSettings
 from drivers.modbus.planner import describe, plan_profile
 from drivers.modbus.profile import Profile, ProfileError, load_profile
@@ -65,6 +66,29 @@ class ModbusDriver:
         self.devices: dict[str, ElevatorDevice] = {}
         self._episodes = EpisodeStore(context.state_dir, config.name)
         self._saving = asyncio.Lock()
+        self._link_open: ModbusLink | None = None  # while run() has the bus
+
+    # -- named outputs (agent/actuator.py): the only writes, and only these addresses --
+
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(self._config.outputs)
+
+    async def activate(self, name: str) -> None:
+        output = self._config.outputs.get(name)
+        if output is None:
+            raise ActuatorError(f"{self.name}: no output {name!r}")
+        link = self._link_open
+        if link is None:
+            raise ActuatorError(f"{self.name}: bus not connected")
+        table, address = ("coil", output.coil) if output.coil is not None else (
+            "holding", output.holding)  # fmt: skip
+        assert address is not None  # one of the two, by the config's validator
+        try:
+            await link.write(output.unit_id, table, address, output.value)
+        except (ReadError, BusUnavailableError) as exc:
+            raise ActuatorError(f"{self.name}: output {name}: {exc}") from None
+        log.info("%s: output %s switched (unit %d %s %d)", self.name, name, output.unit_id,
+                 table, address)  # fmt: skip
 
     async def _save_episodes(self) -> None:
         """Write every device's open episodes (off the loop; one save at a time)."""
@@ -133,6 +157,9 @@ class ModbusDriver:
         link = self._link()
         try:
             await link.connect()
+            self._link_open = link
+            if not jobs:  # a bus with outputs only (a siren's relay box): stay connected
+                await asyncio.Event().wait()
             self.scheduler = BusScheduler(
                 link,
                 jobs,
@@ -143,4 +170,5 @@ class ModbusDriver:
         except BusUnavailableError as exc:
             raise DriverError(str(exc)) from None
         finally:
+            self._link_open = None
             link.close()

@@ -21,3 +21,14 @@ class SyntheticConfig(DriverConfigBase):
     payload_bytes: int = Field(
         default=0, ge=0, le=256_000, description="Padding added to each event's data."
     )
+    event_type: Literal["synthetic.sample", "synthetic.alarm"] = Field(
+        default="synthetic.sample",
+        description="Type of the emitted events: synthetic.alarm for receipt and escalation "
+        "checks; always synthetic.*, so a test source never passes for a real device's "
+        "event, and each is in the event contract (agent/event_types.py).",
+    )
+    severity: Literal["info", "warning", "critical"] = "info"
+    key: str | None = Field(default=None, description="data.key of the events, e.g. SOS.")
+    batch: int = Field(
+        default=64, ge=1, le=4096, description="Events emitted together (1: one at a time)."
+    )

@@ -19,6 +19,7 @@ from agent.events import Event, EventData, Priority, Severity
 from agent.state_file import write_atomic
 from drivers.synthetic.config import SyntheticConfig
 
+SAMPLE = "synthetic.sample"  # the default type (``event_type`` in the config)
 _BATCH = 64  # events awaited together at most; keeps high rates possible with group commit
 # A batch spans at most this much of the schedule: at 2 events/s a batch of 64 meant one
 # burst every 32 s, so nothing was emitted for half a minute at a time (it passed for a
@@ -38,10 +39,11 @@ class SyntheticSample(EventData):
     n: int = Field(ge=0, description="0, 1, 2, ... resumed across restarts.")
     driver: str
     padding: str | None = Field(default=None, description="payload_bytes of filler, if set.")
+    key: str | None = Field(default=None, description="The configured key, e.g. SOS.")
 
 
 class SyntheticDriver:
-    """Produces ``synthetic.sample`` events numbered 0..count-1."""
+    """Produces ``synthetic.sample`` (or ``event_type``) events numbered 0..count-1."""
 
     def __init__(self, config: SyntheticConfig, context: DriverContext) -> None:
         self.name = config.name
@@ -62,21 +64,23 @@ class SyntheticDriver:
 
     def _make(self, n: int) -> Event:
         sample = SyntheticSample(n=n, driver=self.name)
+        if self._config.key is not None:
+            sample.key = self._config.key
         if self._padding:
             sample.padding = self._padding
         return Event(
-            type="synthetic.sample",
+            type=self._config.event_type,
             subject=self.name,
             data=sample.to_data(),
             priority=self._priority,
-            severity=Severity.INFO,
+            severity=Severity(self._config.severity),
         )
 
     async def run(self, sink: EventSink) -> None:
         n = self._load_next()
         count = self._config.count
         interval = 1.0 / self._config.rate_hz
-        batch = batch_size(self._config.rate_hz)
+        batch = min(batch_size(self._config.rate_hz), self._config.batch)
         start = time.monotonic()
         first = n
         while count == 0 or n < count:
