@@ -163,10 +163,13 @@ class ModbusDriver:
     async def run(self, sink: EventSink) -> None:
         jobs = self._jobs(sink)
         link = self._link()
+        connected = False
         try:
             while True:
                 try:
-                    await link.connect()
+                    if not connected:
+                        await link.connect()
+                    connected = False
                     await self._bus_up()
                     self.scheduler = BusScheduler(
                         link,
@@ -176,8 +179,10 @@ class ModbusDriver:
                     )
                     await self.scheduler.run()
                 except BusUnavailableError as exc:
-                    # Back within the hold: poll on (one more pass; never a loop).
-                    if not await self._bus_down(link, str(exc)):
+                    # Back within the hold: poll on; else every lift is alarmed and the
+                    # supervisor takes over (its backoff, its gateway.health report).
+                    connected = await self._bus_down(link, str(exc))
+                    if not connected:
                         raise DriverError(str(exc)) from None
         finally:
             link.close()

@@ -12,6 +12,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from agent.config import HealthConfig
 from agent.driver import DriverConfigBase, DriverContext
@@ -41,8 +42,10 @@ async def _serve(port: int = 0) -> RunningServer:
     return await start_tcp(devices, port=port)
 
 
-def _config(port: int) -> ModbusConfig:
-    entries = [device_entry(u, PROFILE, 5.0, poll_periods_ms={"fast": 100}) for u in (1, 2)]
+def _config(port: int, **device: Any) -> ModbusConfig:
+    entries = [
+        device_entry(u, PROFILE, 5.0, poll_periods_ms={"fast": 100}, **device) for u in (1, 2)
+    ]
     return ModbusConfig.model_validate(
         {
             "name": "lifts", "kind": "modbus", "port": port, "request_timeout_ms": 100,
@@ -159,3 +162,30 @@ async def _wait(predicate: object, timeout: float) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.05)
+
+
+def test_bus_back_within_the_hold_is_no_alarm(tmp_path: Path) -> None:
+    """A box that reboots faster than the hold: no COMM_LOST, polling simply resumes."""
+
+    async def main() -> None:
+        server = await _serve()
+        port = server.port
+        assert port is not None
+        config = _config(port, offline_after_polls=30)  # 30 polls x 100 ms: a 3 s hold
+        store = CommStore(tmp_path, "lifts")
+        async with _supervised(config, tmp_path) as (sink, sup):
+            await sink.wait_for("elevator.status", count=4, timeout=20)
+            await server.stop()
+            # Positive signal: the driver noticed the dead bus and started the hold.
+            await _wait(lambda: store.path.exists() and store.load().bus_down_since, 20)
+            server = await _serve(port)
+            try:
+                seen = len(sink.of_type("elevator.status"))
+                await _wait(lambda: len(sink.of_type("elevator.status")) > seen + 4, 30)
+            finally:
+                await server.stop()
+        assert _health(sink) == []
+        assert sup.health["lifts"].restarts == 0
+        assert store.load().bus_down_since is None
+
+    asyncio.run(main())
