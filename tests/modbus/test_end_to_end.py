@@ -27,9 +27,10 @@ SPEED = 5.0  # the scenario's 90 s at a floor take 18 s; holds shrink alike
 class Simulator:
     """``edge-agent simulate elevator`` as its own process on a fixed TCP port."""
 
-    def __init__(self, port: int, units: list[str]) -> None:
+    def __init__(self, port: int, units: list[str], lead_s: float | None = None) -> None:
         self.port = port
         self.units = units
+        self.lead_s = lead_s
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Simulator:
@@ -37,6 +38,8 @@ class Simulator:
                 "--speed", str(SPEED)]  # fmt: skip
         for unit in self.units:
             args += ["--unit", unit]
+        if self.lead_s is not None:
+            args += ["--lead", str(self.lead_s)]
         self.proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL)
         wait_port(self.port, timeout=30)
         return self
@@ -55,11 +58,11 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     b.stop()
 
 
-def _agent(tmp_path: Path, broker: Mosquitto, sim_port: int) -> AgentProcess:
+def _agent(tmp_path: Path, broker: Mosquitto, sim_port: int, lifts: int = 2) -> AgentProcess:
     devices = [
         {"id": f"lift-{u}", "unit_id": u, "profile": "gb-monitor-box", "time_speed": SPEED,
          "poll_periods_ms": {"fast": 200}}
-        for u in (1, 2)
+        for u in range(1, lifts + 1)
     ]  # fmt: skip
     driver = {"name": "lifts", "kind": "modbus", "port": sim_port, "request_timeout_ms": 500,
               "offline_probe_interval_ms": 500, "devices": devices}  # fmt: skip
@@ -80,35 +83,68 @@ def _lifts_reporting(sub: Subscriber) -> bool:
     return {e["subject"] for e in _of(sub, "elevator.status")} == {"lift-1", "lift-2"}
 
 
-def test_mains_failure_entrapment_reaches_the_platform_once(
+ISSUE_11 = ["mains-failure-entrapment", "overtravel-direction-dropped", "re-levelling",
+            "fire-return"]  # fmt: skip
+
+
+def _lifecycle(sub: Subscriber, lift: str) -> list[tuple[str, str, str]]:
+    kinds = ("elevator.alarm", "elevator.fault", "elevator.event", "elevator.health")
+    return [
+        (e["type"], e["data"]["key"], e["data"]["state"])
+        for e in sub.events()
+        if e["subject"] == lift and e["type"] in kinds
+    ]
+
+
+def test_issue_11_scenarios_reach_the_platform_as_they_should(
     tmp_path: Path, broker: Mosquitto
 ) -> None:
+    """Mains-failure entrapment once, with a reason; the three rule refinements hold."""
     sub = Subscriber(broker.port)
-    sim = Simulator(free_port(), ["1=mains-failure-entrapment", "2=normal"]).start()
-    agent = _agent(tmp_path, broker, sim.port).start()
+    units = [f"{n}={name}" for n, name in enumerate(ISSUE_11, start=1)]
+    # 60 simulated seconds (12 s) of normal traffic first: the agent process is polling
+    # before any script starts, however slowly it boots on a loaded machine.
+    sim = Simulator(free_port(), units, lead_s=60).start()
+    agent = _agent(tmp_path, broker, sim.port, lifts=len(units)).start()
     try:
-        cleared = lambda s: _of(s, "elevator.alarm", key="ENTRAP_LEVEL", state="cleared")  # noqa: E731
+        cleared = lambda s: _of(s, "elevator.event", key="POWER_LOSS", state="cleared")  # noqa: E731
         assert sub.wait(cleared, 90), agent.log()
-        # Positive signal that nothing else is still on its way: POWER_LOSS clears after.
-        assert sub.wait(lambda s: _of(s, "elevator.event", key="POWER_LOSS", state="cleared"), 30)
+        # fire-return is the longest script (100 s parked): its return to normal service
+        # is the positive signal that every scenario has run to its end.
+        back = lambda s: _of(s, "elevator.mode", **{"from": "fire_return", "to": "normal"})  # noqa: E731
+        assert sub.wait(back, 90), agent.log()
+        assert sub.wait(
+            lambda s: _of(s, "elevator.fault", key="OVERTRAVEL_TOP", state="cleared"), 30
+        )
     finally:
         agent.terminate()
         sim.kill()
         sub.close()
-    alarms = _of(sub, "elevator.alarm")
-    assert [(e["subject"], e["data"]["key"], e["data"]["state"]) for e in alarms] == [
-        ("lift-1", "ENTRAP_LEVEL", "raised"),
-        ("lift-1", "ENTRAP_LEVEL", "cleared"),
+    assert _lifecycle(sub, "lift-1") == [
+        ("elevator.event", "POWER_LOSS", "raised"),
+        ("elevator.alarm", "ENTRAP_LEVEL", "raised"),
+        ("elevator.alarm", "ENTRAP_LEVEL", "cleared"),
+        ("elevator.event", "POWER_LOSS", "cleared"),
     ]
-    raised, clear = alarms
+    raised, clear = _of(sub, "elevator.alarm")
     assert raised["priority"] == "alarm" and raised["severity"] == "critical"
     assert raised["data"]["snapshot"]["service_mode"] == "emergency_power"
     assert raised["data"]["snapshot"]["power_on_mains"] is False
     assert clear["data"]["episode"] == raised["data"]["episode"]
     assert clear["data"]["reason"] == "condition_ended"
-    modes = [(e["data"]["from"], e["data"]["to"]) for e in _of(sub, "elevator.mode")]
-    assert ("normal", "emergency_power") in modes
-    assert not _of(sub, "elevator.fault")
+    # Overtravel with the direction dropped: critical overtravel, not a stop out of zone.
+    assert _lifecycle(sub, "lift-2") == [
+        ("elevator.fault", "OVERTRAVEL_TOP", "raised"),
+        ("elevator.fault", "OVERTRAVEL_TOP", "cleared"),
+    ]
+    (over, _) = _of(sub, "elevator.fault", key="OVERTRAVEL_TOP")
+    assert over["severity"] == "critical" and over["priority"] == "alarm"
+    # Re-levelling and early opening in the zone, and fire return with doors open: silent.
+    assert _lifecycle(sub, "lift-3") == []
+    assert _lifecycle(sub, "lift-4") == []
+    modes = [(e["subject"], e["data"]["from"], e["data"]["to"]) for e in _of(sub, "elevator.mode")]
+    assert ("lift-1", "normal", "emergency_power") in modes
+    assert ("lift-4", "normal", "fire_return") in modes
 
 
 def test_killed_simulator_one_comm_lost_per_lift_and_back_across_agent_restart(
