@@ -7,15 +7,23 @@ seconds per transport; each device's events are checked on their own.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
-from drivers.modbus.simulator.scenarios import SCENARIOS
+from drivers.modbus.simulator.scenarios import SCENARIOS, Scenario
 from drivers.modbus.taxonomy import KINDS
 from tests.modbus.harness import device_entry, lifecycle, running_driver, simulated_bus, wait_until
 
 SPEED = 30.0
 NAMES = list(SCENARIOS)
+# 30 simulated seconds (1 s) of traffic before the scripts: on a loaded machine the
+# driver must be polling all units on the bus before any script starts.
+LEAD_S = 30.0
+
+
+def _scenarios(names: list[str]) -> list[Scenario]:
+    return [dataclasses.replace(SCENARIOS[n], lead_s=LEAD_S) for n in names]
 
 
 def _finished(bus) -> bool:  # type: ignore[no-untyped-def]
@@ -23,7 +31,7 @@ def _finished(bus) -> bool:  # type: ignore[no-untyped-def]
 
 
 async def _run_all(rtu: bool, profile: str = "gb-monitor-box") -> None:
-    async with simulated_bus(profile, NAMES, rtu=rtu, speed=SPEED) as bus:
+    async with simulated_bus(profile, _scenarios(NAMES), rtu=rtu, speed=SPEED) as bus:
         entries = [device_entry(i + 1, profile, SPEED) for i in range(len(NAMES))]
         async with running_driver(bus.bus_config(entries)) as (driver, sink):
             await wait_until(lambda: _finished(bus), timeout=40)
@@ -141,7 +149,7 @@ def test_new_scenarios_trip_the_rules_as_they_were(monkeypatch: pytest.MonkeyPat
     names = list(NAIVE_OUTCOME)
 
     async def main() -> None:
-        async with simulated_bus("gb-monitor-box", names, speed=SPEED) as bus:
+        async with simulated_bus("gb-monitor-box", _scenarios(names), speed=SPEED) as bus:
             entries = [device_entry(i + 1, "gb-monitor-box", SPEED) for i in range(len(names))]
             async with running_driver(bus.bus_config(entries)) as (_, sink):
                 await wait_until(lambda: _finished(bus), timeout=40)

@@ -106,10 +106,14 @@ SCENARIOS: dict[str, Scenario] = {
             "door-open-running",
             "The door reads open while the car is running (lock bridged / switch fault).",
             steps=(
+                # Running with the door shut first, so that no poll can see the door
+                # "open" at the landing and then open out of the zone (that is UCM).
+                Step(
+                    3, {"door": "closed", "running": True, "door_zone": False}, wait_for="running"
+                ),
                 Step(
                     30,
                     {"door": "open", "running": True, "door_zone": False},
-                    wait_for="running",
                     fault="DOOR_OPEN_RUNNING",
                 ),
             ),
@@ -140,8 +144,9 @@ SCENARIOS: dict[str, Scenario] = {
             "The car runs through the top landing's door zone, overruns it and stops above "
             "it; the controller drops the direction once the final limit trips (issue 11).",
             steps=(
+                # Long enough for a poll on a crowded bus to see each phase.
                 Step(
-                    6,
+                    15,
                     {
                         **_TOP,
                         "running": True,
@@ -151,8 +156,8 @@ SCENARIOS: dict[str, Scenario] = {
                     },
                     wait_for="idle",
                 ),
-                Step(6, {**_TOP, "running": True, "direction": "up", "speed_mps": 0.5}),
-                Step(70, _TOP, fault="OVERTRAVEL_TOP"),
+                Step(15, {**_TOP, "running": True, "direction": "up", "speed_mps": 0.5}),
+                Step(90, _TOP, fault="OVERTRAVEL_TOP"),
                 Step(4, {**_RELEVEL, "floor": 10, "passenger": False}),
             ),
             expect=_episode("OVERTRAVEL_TOP", "fault"),
