@@ -17,9 +17,9 @@ from tests.modbus.harness import device_entry, lifecycle, running_driver, simula
 
 SPEED = 30.0
 NAMES = list(SCENARIOS)
-# 30 simulated seconds (1 s) of traffic before the scripts: on a loaded machine the
+# 60 simulated seconds (2 s) of traffic before the scripts: on a loaded machine the
 # driver must be polling all units on the bus before any script starts.
-LEAD_S = 30.0
+LEAD_S = 60.0
 
 
 def _scenarios(names: list[str]) -> list[Scenario]:

@@ -106,10 +106,11 @@ SCENARIOS: dict[str, Scenario] = {
             "door-open-running",
             "The door reads open while the car is running (lock bridged / switch fault).",
             steps=(
-                # Running with the door shut first, so that no poll can see the door
-                # "open" at the landing and then open out of the zone (that is UCM).
+                # Running with the door shut first (long enough for a crowded bus to see
+                # it), so that no poll sees the door open at the landing and then open
+                # out of the zone: that sequence is UCM, not this fault.
                 Step(
-                    3, {"door": "closed", "running": True, "door_zone": False}, wait_for="running"
+                    15, {"door": "closed", "running": True, "door_zone": False}, wait_for="running"
                 ),
                 Step(
                     30,
