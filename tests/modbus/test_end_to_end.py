@@ -64,7 +64,8 @@ def _agent(tmp_path: Path, broker: Mosquitto, sim_port: int, lifts: int = 2) -> 
          "poll_periods_ms": {"fast": 200}}
         for u in range(1, lifts + 1)
     ]  # fmt: skip
-    driver = {"name": "lifts", "kind": "modbus", "port": sim_port, "request_timeout_ms": 500,
+    # 1.5 s: a simulator starved by a loaded machine is slow, not gone (no false COMM_LOST).
+    driver = {"name": "lifts", "kind": "modbus", "port": sim_port, "request_timeout_ms": 1500,
               "offline_probe_interval_ms": 500, "devices": devices}  # fmt: skip
     cfg = write_config(tmp_path / "agent.yaml", port=broker.port, buffer=tmp_path / "b.db",
                        drivers=[driver])  # fmt: skip
@@ -175,7 +176,8 @@ def test_killed_simulator_one_comm_lost_per_lift_and_back_across_agent_restart(
         sim.kill()
         sub.close()
     health = _of(sub, "elevator.health")
-    assert [e["data"]["state"] for e in health] == ["offline"] * 2 + ["online"] * 2
+    summary = [(e["subject"], e["data"]["state"], e["data"]["reason"]) for e in health]
+    assert [e["data"]["state"] for e in health] == ["offline"] * 2 + ["online"] * 2, summary
     down = {e["subject"]: e for e in health[:2]}
     up = {e["subject"]: e for e in health[2:]}
     assert set(down) == set(up) == {"lift-1", "lift-2"}
