@@ -43,12 +43,13 @@ async def _serve(port: int = 0) -> RunningServer:
 
 
 def _config(port: int, **device: Any) -> ModbusConfig:
+    # A 1 s timeout: on a loaded machine a slow reply must not look like a silent lift.
     entries = [
         device_entry(u, PROFILE, 5.0, poll_periods_ms={"fast": 100}, **device) for u in (1, 2)
     ]
     return ModbusConfig.model_validate(
         {
-            "name": "lifts", "kind": "modbus", "port": port, "request_timeout_ms": 100,
+            "name": "lifts", "kind": "modbus", "port": port, "request_timeout_ms": 1000,
             "offline_probe_interval_ms": 300, "devices": entries,
         }
     )  # fmt: skip
@@ -171,7 +172,7 @@ def test_bus_back_within_the_hold_is_no_alarm(tmp_path: Path) -> None:
         server = await _serve()
         port = server.port
         assert port is not None
-        config = _config(port, offline_after_polls=30)  # 30 polls x 100 ms: a 3 s hold
+        config = _config(port, offline_after_polls=6)  # 6 x the 1 s timeout: a 6 s hold
         store = CommStore(tmp_path, "lifts")
         async with _supervised(config, tmp_path) as (sink, sup):
             await sink.wait_for("elevator.status", count=4, timeout=20)
