@@ -99,6 +99,8 @@ def test_dead_bus_alarms_each_lift_once_and_each_comes_back(tmp_path: Path) -> N
             server = await _serve(port)
             try:
                 await _wait(lambda: len(_health(sink, "online")) == 2, 30)
+                # The file is saved after each event: wait for the second save too.
+                await _wait(lambda: CommStore(tmp_path, "lifts").load().offline == {}, 10)
             finally:
                 await server.stop()
         offline = sink.of_type("elevator.health")[:2]
@@ -132,6 +134,8 @@ def test_offline_state_survives_a_restart_no_duplicate_and_online_announced(
             await first.wait_for("elevator.status", count=4, timeout=20)
             await server.stop()
             await _wait(lambda: len(_health(first, "offline")) == 2, 30)
+            # Each offline is saved just after its event: stop once both are on disk.
+            await _wait(lambda: len(CommStore(tmp_path, "lifts").load().offline) == 2, 10)
         async with _supervised(config, tmp_path) as (second, _):
             # Positive signal: the new driver found the bus dead and gave up.
             await second.wait_for("gateway.health", timeout=20)
