@@ -34,8 +34,11 @@ def test_entrapment_still_present_after_restart_is_continued(tmp_path: Path) -> 
     async def main() -> None:
         async with simulated_bus("gb-monitor-box", ["entrapment-level"], speed=SPEED) as bus:
             config = bus.bus_config([device_entry(1, "gb-monitor-box", SPEED)])
+            state = tmp_path / "modbus-lifts.episodes.json"
             async with running_driver(config, tmp_path) as (_, first):
                 await wait_until(lambda: _raised(first), timeout=30)
+                # Saved just after the event is stored: stop once it is on disk.
+                await wait_until(state.exists, timeout=10)
             saved = json.loads((tmp_path / "modbus-lifts.episodes.json").read_text())
             assert [e["key"] for e in saved["devices"]["lift-1"]] == ["ENTRAP_LEVEL"]
             async with running_driver(config, tmp_path) as (driver, second):
