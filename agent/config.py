@@ -39,6 +39,7 @@ from agent.config_yaml import (
     load_yaml,
     node_lines,
     read_bounded,
+    scalar_text,
 )
 from agent.kinds import KINDS, Kind
 
@@ -178,13 +179,33 @@ def _get(data: Any, loc: _Loc) -> Any:
     return node
 
 
+def _quote_hint(value: Any, typed: str | None) -> str:
+    """Why a text key got a number, and how to keep it text (issue 11 finding 5).
+
+    YAML reads an unquoted ``31101234567890123456`` (a lift registration code) as an
+    integer, ``0012`` as octal 10 and ``1_000`` as 1000, so the hint quotes back what the
+    installer typed rather than the number.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return ""
+    typed = typed or str(value)
+    return f'; YAML read {typed} as the number {value!r}: quote it ("{typed}") to keep it text'
+
+
 def _issues_from(
-    err: ValidationError, data: Any, file: str, lines: dict[_Loc, int], root: type[BaseModel]
+    err: ValidationError,
+    data: Any,
+    file: str,
+    lines: dict[_Loc, int],
+    root: type[BaseModel],
+    node: Any = None,
 ) -> Iterator[ConfigIssue]:
     for e in err.errors(include_url=False):
         loc = _clean_loc(tuple(e["loc"]), data)
         msg = e["msg"]
-        if e["type"] == "extra_forbidden":
+        if e["type"] == "string_type":
+            msg += _quote_hint(e["input"], scalar_text(node, loc))
+        elif e["type"] == "extra_forbidden":
             msg = "unknown key" + _did_you_mean(loc, data, root)
         elif e["type"] == "union_tag_invalid":
             node = _get(data, loc)
@@ -232,7 +253,7 @@ def parse_document(
     try:
         cfg = root.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(list(_issues_from(exc, data, file, lines, root))) from None
+        raise ConfigError(list(_issues_from(exc, data, file, lines, root, node))) from None
     return cfg, lines
 
 

@@ -159,6 +159,18 @@ def node_lines(node: yaml.Node, prefix: Loc, out: dict[Loc, int]) -> None:
             node_lines(item, (*prefix, i), out)
 
 
+def scalar_text(node: Any, loc: Loc) -> str | None:
+    """The text of the scalar at ``loc`` as typed in the file (before YAML resolves it)."""
+    for part in loc:
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            node = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if part < len(node.value) else None
+        else:
+            return None
+    return str(node.value) if isinstance(node, yaml.ScalarNode) else None
+
+
 def line_for(lines: dict[Loc, int], loc: Loc) -> int:
     for n in range(len(loc), -1, -1):
         if loc[:n] in lines:

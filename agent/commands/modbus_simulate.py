@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from typing import Any
 
@@ -32,6 +33,11 @@ def register(simulate_sub: Any) -> None:
     p.add_argument("--baudrate", type=int, default=9600)
     p.add_argument("--speed", type=float, default=1.0, help="time compression factor")
     p.add_argument("--seed", type=int, default=1, help="traffic pattern seed")
+    p.add_argument(
+        "--lead", type=float, default=None, metavar="S",
+        help="simulated seconds of normal traffic before each scenario starts "
+        "(default: the scenario's own, 10 s), time to start the agent first",
+    )  # fmt: skip
     p.add_argument("--duration", type=float, default=0.0, help="stop after N s (0 = never)")
     p.add_argument("--list-scenarios", action="store_true", help="list scenarios and exit")
     p.set_defaults(handler=simulate_elevator_command)
@@ -49,6 +55,10 @@ def _units(specs: list[str]) -> list[tuple[int, str]] | str:
             return f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}"
         out.append((int(unit), scenario))
     return out
+
+
+def _with_lead(scenario: Any, lead_s: float | None) -> Any:
+    return scenario if lead_s is None else dataclasses.replace(scenario, lead_s=lead_s)
 
 
 def simulate_elevator_command(args: argparse.Namespace) -> int:
@@ -81,7 +91,7 @@ def simulate_elevator_command(args: argparse.Namespace) -> int:
             SimulatedDevice(
                 unit,
                 profile,
-                ElevatorModel(SCENARIOS[name], seed=args.seed + unit),
+                ElevatorModel(_with_lead(SCENARIOS[name], args.lead), seed=args.seed + unit),
                 speed=args.speed,
             )
             for unit, name in units

@@ -1,19 +1,27 @@
 """The ``modbus`` driver: one bus, its elevators, one scheduler; read-only.
 
-No retry loop for the whole bus: if the port cannot be opened or the TCP peer goes away
-for good, ``run`` raises :class:`DriverError` and the supervisor restarts it with backoff
-(agent/driver.py). Per-device silence is handled inside the running scheduler.
+No retry loop for the whole bus: if the port cannot be opened or the TCP peer goes away,
+``run`` raises :class:`DriverError` and the supervisor restarts it with backoff
+(agent/driver.py), which reports ``gateway.health failing`` once (a warning). Before it
+raises, every lift on the dead bus gets its own ``COMM_LOST`` alarm once the bus has
+been gone for that lift's hold (issue 11 finding 2): the driver waits out the rest of
+the hold, tries the bus once more (a blip is not an alarm), and only then reports. The
+supervisor's backoff (up to minutes) must not delay the alarm that says a lift is
+unwatched. Per-device silence on a live bus is handled inside the running scheduler.
+Which lifts are offline is kept on disk (drivers/modbus/comm_state.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from agent.actuator import ActuatorError
 from agent.driver import DriverContext, DriverError, EventSink
 from agent.status import device_board
 from drivers.modbus.client import LinkSettings, ModbusLink
+from drivers.modbus.comm_state import CommState, CommStore, Offline
 from drivers.modbus.config import ModbusConfig, ModbusDeviceConfig
 from drivers.modbus.elevator_device import DeviceOptions, ElevatorDevice
 from drivers.modbus.elevator_state import ElevatorSnapshot
@@ -65,6 +73,9 @@ class ModbusDriver:
         self.scheduler: BusScheduler | None = None
         self.devices: dict[str, ElevatorDevice] = {}
         self._episodes = EpisodeStore(context.state_dir, config.name)
+        self._comm_store = CommStore(context.state_dir, config.name)
+        self._comm = CommState()
+        self._holds: dict[str, float] = {}  # device id -> seconds of bus loss before COMM_LOST
         self._saving = asyncio.Lock()
         self._link_open: ModbusLink | None = None  # while run() has the bus
 
@@ -101,12 +112,46 @@ class ModbusDriver:
                 # repeat a raise. Not a reason to stop polling elevators.
                 log.error("could not save fault episodes to %s: %s", self._episodes.path, exc)
 
+    async def _save_comm(self) -> None:
+        """Write which lifts are offline and since when the bus is down (off the loop)."""
+        async with self._saving:
+            self._comm.offline = {
+                dev_id: Offline(dev.comm_episode, dev.offline_reason)
+                for dev_id, dev in self.devices.items()
+                if dev.online is False and dev.comm_episode is not None
+            }
+            try:
+                await asyncio.to_thread(self._comm_store.save, self._comm)
+            except OSError as exc:
+                # Only a restart would repeat an offline alarm or miss an online event.
+                log.error("could not save communication state to %s: %s",
+                          self._comm_store.path, exc)  # fmt: skip
+
     def _link(self) -> ModbusLink:
         return make_link(self._config)
+
+    def _device(self, dc: ModbusDeviceConfig, profile: Profile, sink: EventSink) -> ElevatorDevice:
+        settings = RuleSettings(
+            holds_s=dc.holds_s, passenger_hold_s=dc.passenger_hold_s, speed=dc.time_speed,
+            top_floor=dc.top_floor, bottom_floor=dc.bottom_floor,
+            rated_speed_mps=dc.rated_speed_mps,
+        )  # fmt: skip
+        return ElevatorDevice(
+            device_id=dc.id, unit_id=dc.unit_id,
+            engine=FaultEngine(settings, profile.fault_codes), emit=sink.emit,
+            options=DeviceOptions(
+                offline_after_polls=dc.offline_after_polls,
+                status_interval_s=dc.status_interval_s,
+                fault_code_prefix=profile.fault_code_prefix,
+                extra_keys=frozenset(p.key for p in profile.points) - _SNAPSHOT_KEYS,
+            ),
+            persist=self._save_episodes, persist_comm=self._save_comm,
+        )  # fmt: skip
 
     def _jobs(self, sink: EventSink) -> list[PollJob]:
         jobs: list[PollJob] = []
         saved = self._episodes.load()
+        self._comm = self._comm_store.load()
         for dc in self._config.devices:
             profile = _load(dc)
             limits = profile.limits
@@ -119,26 +164,14 @@ class ModbusDriver:
                 pause_ms = limits.pause_between_requests_ms
             plan = plan_profile(profile, limits)
             log.info("%s unit %d (%s): %s", dc.id, dc.unit_id, profile.name, describe(plan))
-            settings = RuleSettings(
-                holds_s=dc.holds_s, passenger_hold_s=dc.passenger_hold_s, speed=dc.time_speed,
-                top_floor=dc.top_floor, bottom_floor=dc.bottom_floor,
-                rated_speed_mps=dc.rated_speed_mps,
-            )  # fmt: skip
-            device = ElevatorDevice(
-                device_id=dc.id, unit_id=dc.unit_id,
-                engine=FaultEngine(settings, profile.fault_codes), emit=sink.emit,
-                options=DeviceOptions(
-                    offline_after_polls=dc.offline_after_polls,
-                    status_interval_s=dc.status_interval_s,
-                    fault_code_prefix=profile.fault_code_prefix,
-                    extra_keys=frozenset(p.key for p in profile.points) - _SNAPSHOT_KEYS,
-                ),
-                persist=self._save_episodes,
-            )  # fmt: skip
+            device = self._device(dc, profile, sink)
             device.restore(saved.pop(dc.id, []))
             board = device_board(self._context.shared)
             board.report(self.name, dc.id, "unknown", reason="not polled yet")
             device.board = (board, self.name)
+            offline = self._comm.offline.pop(dc.id, None)
+            if offline is not None:
+                device.restore_offline(offline.episode, offline.reason)
             self.devices[dc.id] = device
             first = True
             for group, requests in plan.items():
@@ -146,29 +179,82 @@ class ModbusDriver:
                     continue
                 period_ms = dc.poll_periods_ms.get(group, profile.poll_groups[group].period_ms)
                 period = period_ms / 1000
+                if first:
+                    # The time its N failed polls would take: the hold before COMM_LOST
+                    # when the whole bus is gone and no poll can even be sent.
+                    step = max(period, self._config.request_timeout_ms / 1000)
+                    self._holds[dc.id] = dc.offline_after_polls * step
                 jobs.append(PollJob(device, group, period, requests, pause_ms / 1000, first))
                 first = False
         for gone in saved:
             log.warning("fault episodes saved for %s, which is no longer configured: dropped", gone)
+        for gone in self._comm.offline:
+            log.warning("%s was saved offline but is no longer configured: dropped", gone)
         return jobs
 
     async def run(self, sink: EventSink) -> None:
         jobs = self._jobs(sink)
         link = self._link()
+        connected = False
         try:
-            await link.connect()
-            self._link_open = link
-            if not jobs:  # a bus with outputs only (a siren's relay box): stay connected
-                await asyncio.Event().wait()
-            self.scheduler = BusScheduler(
-                link,
-                jobs,
-                pause_s=self._config.pause_between_requests_ms / 1000,
-                offline_probe_s=self._config.offline_probe_interval_ms / 1000,
-            )
-            await self.scheduler.run()
-        except BusUnavailableError as exc:
-            raise DriverError(str(exc)) from None
+            while True:
+                try:
+                    if not connected:
+                        await link.connect()
+                    connected = False
+                    self._link_open = link  # for the named outputs (agent/actuator.py)
+                    await self._bus_up()
+                    if not jobs:  # a bus with outputs only (a siren's relay box): stay up
+                        await asyncio.Event().wait()
+                    self.scheduler = BusScheduler(
+                        link,
+                        jobs,
+                        pause_s=self._config.pause_between_requests_ms / 1000,
+                        offline_probe_s=self._config.offline_probe_interval_ms / 1000,
+                    )
+                    await self.scheduler.run()
+                except BusUnavailableError as exc:
+                    # Back within the hold: poll on; else every lift is alarmed and the
+                    # supervisor takes over (its backoff, its gateway.health report).
+                    connected = await self._bus_down(link, str(exc))
+                    if not connected:
+                        raise DriverError(str(exc)) from None
         finally:
             self._link_open = None
             link.close()
+
+    async def _bus_up(self) -> None:
+        if self._comm.bus_down_since is not None:
+            log.info("bus %s usable again", self.name)
+            self._comm.bus_down_since = None
+            await self._save_comm()
+
+    async def _bus_down(self, link: ModbusLink, error: str) -> bool:
+        """The bus is unusable: True if it is back within the hold, else alarm every lift.
+
+        Each lift still online gets its own ``COMM_LOST`` once the bus has been gone for
+        its hold, counted from the first failure even across driver restarts. Lifts
+        already reported offline (here or before a restart) are not reported again.
+        """
+        now = time.time()
+        since = self._comm.bus_down_since
+        if since is None or since > now:  # first failure, or the clock was set back
+            since = self._comm.bus_down_since = now
+            log.warning("bus %s unusable: %s", self.name, error)
+            await self._save_comm()
+        waiting = {i: d for i, d in self.devices.items() if d.online is not False}
+        if not waiting:
+            return False
+        first_due = since + min(self._holds.get(i, 0.0) for i in waiting)
+        await asyncio.sleep(max(0.0, first_due - time.time()))
+        try:
+            await link.connect()
+        except BusUnavailableError as exc:
+            error = str(exc)
+        else:
+            return True
+        now = time.time()
+        for dev_id, device in waiting.items():
+            if now - since >= self._holds.get(dev_id, 0.0):
+                await device.bus_unavailable(error)
+        return False

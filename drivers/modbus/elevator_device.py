@@ -4,8 +4,12 @@ Events (all with the device id as subject):
 
 * ``elevator.alarm`` / ``elevator.fault`` / ``elevator.event``: taxonomy episodes,
   ``data.state`` is ``raised`` then ``cleared``, both carrying the same ``episode`` id.
-* ``elevator.health``: ``offline`` after N failed polls (priority alarm: silence is itself
-  a fault) and ``online`` when it answers again.
+* ``elevator.health``: ``offline`` (key ``COMM_LOST``) after N failed polls, or when the
+  whole bus is unusable past the same hold (priority alarm, critical: silence is itself a
+  fault), and ``online`` when it answers again; both carry one ``episode`` id. The
+  offline state outlives restarts (drivers/modbus/comm_state.py): a lift reported
+  offline before a restart is not reported again, and is announced online when it
+  answers.
 * ``elevator.mode``: service-mode changes (entering/leaving inspection, fire, ...).
 * ``elevator.status``: telemetry snapshot on change and every ``status_interval_s``.
 
@@ -46,6 +50,8 @@ _EPISODE_MODELS: dict[str, type[ElevatorAlarm | ElevatorFault | ElevatorEvent]] 
 }  # fmt: skip
 Persist = Callable[[], Awaitable[None]]
 
+BUS_UNAVAILABLE = "bus_unavailable"  # offline reason when the port or TCP peer is gone
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceOptions:
@@ -69,6 +75,7 @@ class ElevatorDevice:
         emit: Emit,
         options: DeviceOptions = DeviceOptions(),
         persist: Persist | None = None,
+        persist_comm: Persist | None = None,
     ) -> None:
         self.device_id = device_id
         self.unit_id = unit_id
@@ -80,6 +87,9 @@ class ElevatorDevice:
         self._prefix = options.fault_code_prefix
         self._extra_keys = options.extra_keys
         self._persist = persist
+        self._persist_comm = persist_comm
+        self.comm_episode: str | None = None  # the open COMM_LOST episode, while offline
+        self.offline_reason = ""
         self._values: dict[str, Any] = {}
         self._failures = 0
         self._last_failure: ReadError | None = None
@@ -102,6 +112,12 @@ class ElevatorDevice:
                     "%s %s: saved %s episode no longer fits the profile; dropped",
                     self.device_id, ep.key, ep.source,
                 )  # fmt: skip
+
+    def restore_offline(self, episode: str, reason: str) -> None:
+        """Reported offline before a restart: no second alarm, and ``online`` when it answers."""
+        self.online = False
+        self.comm_episode, self.offline_reason = episode, reason
+        log.info("%s (unit %d) still offline from before the restart", self.device_id, self.unit_id)
 
     def open_episodes(self) -> list[OpenEpisode]:
         out: list[OpenEpisode] = []
@@ -133,21 +149,34 @@ class ElevatorDevice:
         self._last_failure = failure
         if self._failures < self._offline_after or self.online is False:
             return
-        self.online = False
-        self._engine.forget_pending()
-        reason = failure.kind if failure else "error"
-        if self.board is not None:
-            self.board[0].report(self.board[1], self.device_id, "offline", reason=str(failure))
         log.warning(
             "%s (unit %d) offline after %d failed polls: %s",
             self.device_id, self.unit_id, self._failures, failure,
         )  # fmt: skip
-        health = ElevatorHealth(state="offline", reason=reason, failed_polls=self._failures,
-                                unit_id=self.unit_id, key="COMM_LOST")  # fmt: skip
+        extra: dict[str, Any] = {"failed_polls": self._failures}
         if isinstance(failure, ExceptionReplyError):
-            health.exception_code = failure.code
-        data = health.to_data()
+            extra["exception_code"] = failure.code
+        await self._went_offline(failure.kind if failure else "error", str(failure), **extra)
+
+    async def bus_unavailable(self, error: str) -> None:
+        """The whole bus is gone (port missing, TCP refused) past this lift's hold."""
+        if self.online is False:
+            return
+        log.warning("%s (unit %d) offline: bus unavailable", self.device_id, self.unit_id)
+        await self._went_offline(BUS_UNAVAILABLE, error, failed_polls=self._failures, error=error)
+
+    async def _went_offline(self, reason: str, why: str, **extra: Any) -> None:
+        self.online = False
+        self._engine.forget_pending()
+        if self.board is not None:
+            self.board[0].report(self.board[1], self.device_id, "offline", reason=why)
+        self.comm_episode, self.offline_reason = uuid7(), reason
+        data = ElevatorHealth(state="offline", reason=reason, unit_id=self.unit_id,
+                              key="COMM_LOST", episode=self.comm_episode,
+                              **extra).to_data()  # fmt: skip
         await self._emit(self._event("health", data, Priority.ALARM, Severity.CRITICAL))
+        if self._persist_comm is not None:
+            await self._persist_comm()
 
     async def _came_online(self) -> None:
         was_offline = self.online is False
@@ -158,9 +187,13 @@ class ElevatorDevice:
             log.info("%s (unit %d) answering", self.device_id, self.unit_id)
             return
         log.info("%s (unit %d) back online", self.device_id, self.unit_id)
+        episode = self.comm_episode or uuid7()
         data = ElevatorHealth(state="online", reason="answering_again", unit_id=self.unit_id,
-                              key="COMM_LOST").to_data()  # fmt: skip
+                              key="COMM_LOST", episode=episode).to_data()  # fmt: skip
+        self.comm_episode, self.offline_reason = None, ""
         await self._emit(self._event("health", data, Priority.ALARM, Severity.INFO))
+        if self._persist_comm is not None:
+            await self._persist_comm()
 
     async def _evaluate(self, now: float) -> None:
         snap = build_snapshot(self._values)

@@ -83,12 +83,17 @@ class ElevatorHealth(EventData):
     """The device stopped answering (``offline`` after N failed polls) or answers again."""
 
     state: Literal["offline", "online"]
-    reason: str = Field(description="offline: timeout, exception, malformed; online: "
-                        "answering_again.")  # fmt: skip
+    reason: str = Field(description="offline: timeout, exception, malformed, "
+                        "bus_unavailable; online: answering_again.")  # fmt: skip
     unit_id: int
     key: Literal["COMM_LOST"]
     failed_polls: int | None = Field(default=None, description="offline only.")
     exception_code: int | None = Field(default=None, description="Modbus exception, if any.")
+    episode: str | None = Field(
+        default=None,
+        description="Pairs an offline with the online that ends it (kept across restarts).",
+    )
+    error: str | None = Field(default=None, description="bus_unavailable: why, in words.")
 
 
 class ElevatorMode(EventData):

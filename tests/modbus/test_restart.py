@@ -34,12 +34,12 @@ def test_entrapment_still_present_after_restart_is_continued(tmp_path: Path) -> 
     async def main() -> None:
         async with simulated_bus("gb-monitor-box", ["entrapment-level"], speed=SPEED) as bus:
             config = bus.bus_config([device_entry(1, "gb-monitor-box", SPEED)])
-            episodes = tmp_path / "modbus-lifts.episodes.json"
+            state = tmp_path / "modbus-lifts.episodes.json"
             async with running_driver(config, tmp_path) as (_, first):
                 await wait_until(lambda: _raised(first), timeout=30)
-                # Saved just after the raise is stored: wait for that, not for luck.
-                await wait_until(episodes.exists, timeout=10)
-            saved = json.loads(episodes.read_text())
+                # Saved just after the event is stored: stop once it is on disk.
+                await wait_until(state.exists, timeout=10)
+            saved = json.loads((tmp_path / "modbus-lifts.episodes.json").read_text())
             assert [e["key"] for e in saved["devices"]["lift-1"]] == ["ENTRAP_LEVEL"]
             async with running_driver(config, tmp_path) as (driver, second):
                 await wait_until(lambda: bus.devices[0].model.finished, timeout=30)

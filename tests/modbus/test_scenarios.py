@@ -7,15 +7,23 @@ seconds per transport; each device's events are checked on their own.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
-from drivers.modbus.simulator.scenarios import SCENARIOS
+from drivers.modbus.simulator.scenarios import SCENARIOS, Scenario
 from drivers.modbus.taxonomy import KINDS
 from tests.modbus.harness import device_entry, lifecycle, running_driver, simulated_bus, wait_until
 
 SPEED = 30.0
 NAMES = list(SCENARIOS)
+# 60 simulated seconds (2 s) of traffic before the scripts: on a loaded machine the
+# driver must be polling all units on the bus before any script starts.
+LEAD_S = 60.0
+
+
+def _scenarios(names: list[str]) -> list[Scenario]:
+    return [dataclasses.replace(SCENARIOS[n], lead_s=LEAD_S) for n in names]
 
 
 def _finished(bus) -> bool:  # type: ignore[no-untyped-def]
@@ -23,7 +31,7 @@ def _finished(bus) -> bool:  # type: ignore[no-untyped-def]
 
 
 async def _run_all(rtu: bool, profile: str = "gb-monitor-box") -> None:
-    async with simulated_bus(profile, NAMES, rtu=rtu, speed=SPEED) as bus:
+    async with simulated_bus(profile, _scenarios(NAMES), rtu=rtu, speed=SPEED) as bus:
         entries = [device_entry(i + 1, profile, SPEED) for i in range(len(NAMES))]
         async with running_driver(bus.bus_config(entries)) as (driver, sink):
             await wait_until(lambda: _finished(bus), timeout=40)
@@ -44,8 +52,8 @@ async def _run_all(rtu: bool, profile: str = "gb-monitor-box") -> None:
     assert ent and all(e.priority.label == "alarm" for e in ent)
     modes = sorted((e.data["from"], e.data["to"]) for e in sink.of_type("elevator.mode"))
     assert modes == [
-        ("emergency_power", "normal"), ("inspection", "normal"),
-        ("normal", "emergency_power"), ("normal", "inspection"),
+        ("emergency_power", "normal"), ("fire_return", "normal"), ("inspection", "normal"),
+        ("normal", "emergency_power"), ("normal", "fire_return"), ("normal", "inspection"),
     ]  # fmt: skip
     # Every clear says why; the passenger released by the door opening is condition_ended.
     cleared = [e for e in sink.events if e.data.get("state") == "cleared"]
@@ -103,5 +111,50 @@ def test_controller_codes_are_authoritative(profile: str) -> None:
             assert [(e.type, e.data["key"], e.data["state"]) for e in events] == list(expect)
             assert {e.data["source"] for e in events} == {"controller"}
             assert events[0].data["controller_label"].startswith(("NICE:E", "HPMONT:E"))
+
+    asyncio.run(main())
+
+
+# The rules as they were before issue 11: each new scenario must trip its naive rule,
+# or its silence under the real rules would prove nothing.
+NAIVE_RULES = {
+    "OVERTRAVEL_TOP": lambda s, e: (
+        s.floor is not None and s.floor >= 10 and s.door_zone is False and s.direction == "up"
+    ),
+    "DOOR_OPEN_RUNNING": lambda s, e: s.running is True and s.door in ("open", "opening"),
+    "DOOR_CLOSE_FAIL": lambda s, e: s.door in ("open", "opening", "closing"),
+}
+NAIVE_OUTCOME = {
+    "overtravel-direction-dropped": [
+        ("elevator.fault", "STOP_OUT_OF_ZONE", "raised"),
+        ("elevator.fault", "STOP_OUT_OF_ZONE", "cleared"),
+    ],
+    "re-levelling": [  # the re-levelling, then the early opening
+        ("elevator.fault", "DOOR_OPEN_RUNNING", "raised"),
+        ("elevator.fault", "DOOR_OPEN_RUNNING", "cleared"),
+    ]
+    * 2,
+    "fire-return": [
+        ("elevator.fault", "DOOR_CLOSE_FAIL", "raised"),
+        ("elevator.fault", "DOOR_CLOSE_FAIL", "cleared"),
+    ],
+}
+
+
+def test_new_scenarios_trip_the_rules_as_they_were(monkeypatch: pytest.MonkeyPatch) -> None:
+    from drivers.modbus import fault_rules
+
+    for key, rule in NAIVE_RULES.items():
+        monkeypatch.setitem(fault_rules.RULES, key, rule)
+    names = list(NAIVE_OUTCOME)
+
+    async def main() -> None:
+        async with simulated_bus("gb-monitor-box", _scenarios(names), speed=SPEED) as bus:
+            entries = [device_entry(i + 1, "gb-monitor-box", SPEED) for i in range(len(names))]
+            async with running_driver(bus.bus_config(entries)) as (_, sink):
+                await wait_until(lambda: _finished(bus), timeout=40)
+                await asyncio.sleep(0.6)
+        for unit, name in enumerate(names, start=1):
+            assert lifecycle(sink, f"lift-{unit}") == NAIVE_OUTCOME[name], name
 
     asyncio.run(main())

@@ -285,6 +285,10 @@ def test_every_example_config_passes(
     for name in ("ca.crt", "client.crt", "client.key"):  # as provision installs them
         (tmp_path / "etc" / "tls" / name).write_text("x")
         os.chmod(tmp_path / "etc" / "tls" / name, 0o600)
+    (tmp_path / "var" / "models").mkdir(parents=True)  # the example's cameras need the model
+    (tmp_path / "var" / "models" / "yolox_nano.onnx").symlink_to(
+        shared_dir / "models" / "yolox_nano.onnx"
+    )
     deploy = tmp_path / "deploy.yaml"
     deploy.write_text(text)
     assert main(["config", "check", str(deploy)]) == 0, capsys.readouterr().err

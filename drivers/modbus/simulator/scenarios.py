@@ -44,6 +44,10 @@ class Scenario:
 _STUCK = {"running": False, "direction": "none", "speed_mps": 0.0, "door": "closed"}
 _RELEVEL = {**_STUCK, "door_zone": True}
 _OPEN_AT_LEVEL = {**_STUCK, "door_zone": True, "door": "open", "passenger": False}
+# Doors open at a landing while people board (someone inside, nobody shut in).
+_OPEN_LOADING = {**_OPEN_AT_LEVEL, "passenger": True}
+# Above the top landing (10 in the simulator), out of the zone, stopped, nobody inside.
+_TOP = {**_STUCK, "floor": 10, "door_zone": False, "passenger": False}
 
 
 def _episode(key: str, category: str) -> tuple[tuple[str, str, str], ...]:
@@ -102,10 +106,15 @@ SCENARIOS: dict[str, Scenario] = {
             "door-open-running",
             "The door reads open while the car is running (lock bridged / switch fault).",
             steps=(
+                # Running with the door shut first (long enough for a crowded bus to see
+                # it), so that no poll sees the door open at the landing and then open
+                # out of the zone: that sequence is UCM, not this fault.
+                Step(
+                    15, {"door": "closed", "running": True, "door_zone": False}, wait_for="running"
+                ),
                 Step(
                     30,
                     {"door": "open", "running": True, "door_zone": False},
-                    wait_for="running",
                     fault="DOOR_OPEN_RUNNING",
                 ),
             ),
@@ -130,6 +139,66 @@ SCENARIOS: dict[str, Scenario] = {
                 Step(4, {**_RELEVEL, "floor": 10, "passenger": False}),
             ),
             expect=_episode("OVERTRAVEL_TOP", "fault"),
+        ),
+        Scenario(
+            "overtravel-direction-dropped",
+            "The car runs through the top landing's door zone, overruns it and stops above "
+            "it; the controller drops the direction once the final limit trips (issue 11).",
+            steps=(
+                # Long enough for a poll on a crowded bus to see each phase.
+                Step(
+                    15,
+                    {
+                        **_TOP,
+                        "running": True,
+                        "direction": "up",
+                        "speed_mps": 0.5,
+                        "door_zone": True,
+                    },
+                    wait_for="idle",
+                ),
+                Step(15, {**_TOP, "running": True, "direction": "up", "speed_mps": 0.5}),
+                Step(90, _TOP, fault="OVERTRAVEL_TOP"),
+                Step(4, {**_RELEVEL, "floor": 10, "passenger": False}),
+            ),
+            expect=_episode("OVERTRAVEL_TOP", "fault"),
+        ),
+        Scenario(
+            "re-levelling",
+            "At a landing with the doors open, the car sinks as people board and re-levels "
+            "at 0.1 m/s inside the door zone; on the next arrival the doors open early at "
+            "0.5 m/s inside the zone. Neither is a door open while running (issue 11).",
+            steps=(
+                Step(3, _OPEN_LOADING, wait_for="idle"),
+                Step(8, {**_OPEN_LOADING, "running": True, "direction": "up", "speed_mps": 0.1}),
+                Step(3, _OPEN_LOADING),
+                Step(
+                    6,
+                    {
+                        **_OPEN_LOADING,
+                        "running": True,
+                        "direction": "down",
+                        "speed_mps": 0.5,
+                        "door": "opening",
+                    },
+                ),
+                Step(3, _OPEN_LOADING),
+            ),
+            expect=(),
+        ),
+        Scenario(
+            "fire-return",
+            "Fire recall (phase 1): the car returns to the fire landing and parks there with "
+            "its doors open for 100 s, as it must; no door-close failure (issue 11).",
+            steps=(
+                Step(
+                    100,
+                    {**_OPEN_AT_LEVEL, "service_mode": "fire_return", "floor": 1},
+                    wait_for="idle",
+                ),
+                Step(4, {**_STUCK, "door_zone": True, "floor": 1, "passenger": False}),
+            ),
+            expect=(),
         ),
         Scenario(
             "power-loss",
