@@ -173,7 +173,14 @@ class OutboxAgainstModel(RuleBasedStateMachine):
                 self.model.items.pop(r.event_id, None)
         if refused:
             _step("dead_letter")
-            self.store.dead_letter([(r.id, "0x87 not authorized") for r in refused])
+            try:
+                self.store.dead_letter([(r.id, "0x87 not authorized") for r in refused])
+            except sqlite3.OperationalError as exc:
+                # A full disk refuses even this UPDATE (the WAL needs pages): the rows stay
+                # pending, as the model says, and the forwarder sends them again later.
+                assert "full" in str(exc), exc
+                _step("dead_letter_refused_disk_full")
+                return
             for r in refused:
                 if r.event_id in self.model.items:
                     self.model.items[r.event_id].dead = True
@@ -181,7 +188,12 @@ class OutboxAgainstModel(RuleBasedStateMachine):
     @rule()
     def requeue(self) -> None:
         _step("requeue_dead")
-        self.store.requeue_dead()
+        try:
+            self.store.requeue_dead()
+        except sqlite3.OperationalError as exc:  # a full disk: the dead letters stay dead
+            assert "full" in str(exc), exc
+            _step("requeue_refused_disk_full")
+            return
         for i in self.model.items.values():
             i.dead = False
 

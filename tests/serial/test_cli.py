@@ -9,10 +9,12 @@ from pathlib import Path
 
 
 def test_monitor_shows_simulated_frames(tmp_path: Path) -> None:
+    # --duration: up to 60 s of wall time at x600, so a loaded machine that is slow to
+    # start the monitor still finds the port open (the simulator is killed at the end).
     link = tmp_path / "wearable"
     sim = subprocess.Popen(
         [sys.executable, "-m", "agent", "simulate", "wearable", "--link", str(link),
-         "--devices", "2", "--scenario", "sos", "--speed", "600", "--duration", "600"],
+         "--devices", "2", "--scenario", "sos", "--speed", "600", "--duration", "36000"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
