@@ -156,6 +156,13 @@ WALL_CLOCK_READERS = {
     "agent/credentials.py",  # provisioning: expired or not yet valid
     "agent/commands/provision.py",  # the same, in the installer's words
     "agent/gateway_health.py",  # days until the client certificate expires
+    "drivers/serial/simulator/modem_sim.py",  # the simulator's log of texts "sent"
+    # Deadlines kept on disk across restarts, where a monotonic clock cannot serve. KNOWN
+    # GAP: a wall-clock step shifts them (docs/escalation.md "Clock steps"); the outbox's
+    # own ages are followed (buffer/wallclock.py), these are not yet.
+    "agent/escalation.py",  # escalate_after_s and retry times of an unreceipted alarm
+    "agent/receipts.py",  # receipt time and the re-announce schedule
+    "drivers/modbus/driver.py",  # since when the bus is down (kept in the comm state file)
 }
 _WALL = re.compile(r"\btime\.time(_ns)?\(|\bdatetime\.now\(|= time\.time\b")
 
