@@ -210,6 +210,8 @@ class Escalator:
             await asyncio.gather(*self._busy.values(), return_exceptions=True)
 
     async def tick(self, now: float | None = None) -> None:
+        # A wall-clock step moves the stored deadlines first (buffer/wallclock.py).
+        await self.outbox.call(lambda s: s.retention.follow_clock())
         now = time.time() if now is None else now
         names = list(self.channels)
         after = self.settings.escalate_after_s

@@ -116,13 +116,24 @@ class Retention:
 
     def follow_clock(self) -> None:
         """Move every row's ``created`` by the wall clock's step, if it took one, so a
-        jump by hours neither ages out fresh rows nor keeps old ones (buffer/wallclock.py)."""
+        jump by hours neither ages out fresh rows nor keeps old ones (buffer/wallclock.py);
+        the receipt and escalation deadlines (buffer/receipts.py) move with them."""
         step = self.clock.step()
         if not step:
             return
         log.warning("wall clock stepped %+.0f s; buffered events keep their real age", step)
         with self._transaction() as conn:
             conn.execute("UPDATE outbox SET created = created + ?", (step,))
+            if _has_receipts(conn):  # their deadlines too: an SOS escalates on time
+                conn.execute(
+                    "UPDATE awaiting SET created = created + ?1, "
+                    "next_announce = next_announce + ?1, receipted = receipted + ?1",
+                    (step,),
+                )
+                conn.execute(
+                    "UPDATE escalation SET next_try = next_try + ?1, updated = updated + ?1",
+                    (step,),
+                )
         self.clock.followed(step)  # only once committed: a failed UPDATE is tried again
 
     def drop_oldest(self, prio: Priority, need: int) -> int:
@@ -194,3 +205,10 @@ class Retention:
         ):
             out[key.removeprefix("dropped.")] = int(value)
         return out
+
+
+def _has_receipts(conn: sqlite3.Connection) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='escalation'"
+    ).fetchone()
+    return row is not None

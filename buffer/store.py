@@ -244,6 +244,7 @@ class OutboxStore:
         """Unreceipted alarms due again go back into the queue (buffer/receipts.py)."""
         if self.receipts is None:
             return []
+        self.retention.follow_clock()
         with self._transaction() as conn:
             ids, added = receipts.reannounce_due(conn, now, self.receipts.reannounce_s)
         for prio, size in added.items():
