@@ -4,50 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
 
 import pytest
 
 from agent.cli import main
-
-
-def _start(*extra: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "agent",
-            "simulate",
-            "elevator",
-            "--unit",
-            "1=normal",
-            "--unit",
-            "3=normal",
-            "--profile",
-            "inovance-nice3000plus",
-            "--duration",
-            "60",
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    return proc, proc.stdout.readline()
-
-
-@pytest.fixture(scope="module")
-def tcp_sim() -> Iterator[int]:
-    proc, line = _start("--port", "0")
-    try:
-        match = re.search(r"TCP on 127\.0\.0\.1:(\d+)", line)
-        assert match, line
-        yield int(match.group(1))
-    finally:
-        proc.terminate()
-        proc.wait(10)
+from tests.modbus.simproc import start_simulator
 
 
 def test_probe_prints_words_and_all_orders(
@@ -125,7 +86,7 @@ def test_scan_lists_responding_units(tcp_sim: int, capsys: pytest.CaptureFixture
 
 
 def test_probe_over_rtu_pty(capsys: pytest.CaptureFixture[str]) -> None:
-    proc, line = _start("--pty")
+    proc, line = start_simulator("--pty")
     try:
         match = re.search(r"RTU on (\S+)", line)
         assert match, line

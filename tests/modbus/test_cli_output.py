@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator
 
 import pytest
 
 from agent.cli import main
-from tests.modbus.test_cli import _start
 
 
-@pytest.fixture(scope="module")
-def sim_port() -> Iterator[int]:
-    proc, line = _start("--port", "0")
-    try:
-        match = re.search(r"TCP on 127\.0\.0\.1:(\d+)", line)
-        assert match, line
-        yield int(match.group(1))
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        assert proc.stdout is not None
-        proc.stdout.close()
-
-
-def test_probe_fits_80_columns(sim_port: int, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["modbus", "probe", "--host", "127.0.0.1", "--port", str(sim_port)]
+def test_probe_fits_80_columns(tcp_sim: int, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["modbus", "probe", "--host", "127.0.0.1", "--port", str(tcp_sim)]
     assert main([*argv, "--unit", "1", "--address", "0x1010", "--count", "8"]) == 0
     out = capsys.readouterr().out
     assert "DCBA" in out
@@ -35,9 +18,9 @@ def test_probe_fits_80_columns(sim_port: int, capsys: pytest.CaptureFixture[str]
 
 
 def test_scan_json_with_progress_on_stderr(
-    sim_port: int, capsys: pytest.CaptureFixture[str]
+    tcp_sim: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["modbus", "scan", "--host", "127.0.0.1", "--port", str(sim_port)]
+    argv = ["modbus", "scan", "--host", "127.0.0.1", "--port", str(tcp_sim)]
     assert main([*argv, "--last", "4", "--timeout-ms", "100", "--json"]) == 0
     captured = capsys.readouterr()
     doc = json.loads(captured.out)
