@@ -20,6 +20,7 @@ import serial
 from serial.tools import list_ports
 
 from drivers.serial.errors import PortUnavailableError
+from drivers.serial.fdwait import readable
 
 
 class SerialPort:
@@ -54,18 +55,7 @@ class SerialPort:
         """The next chunk of bytes (at least one); raises PortUnavailableError when gone."""
         if self._fd is None:
             return await asyncio.to_thread(self._blocking_read)
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-
-        def wake() -> None:
-            if not ready.done():
-                ready.set_result(None)
-
-        loop.add_reader(self._fd, wake)
-        try:
-            await ready
-        finally:
-            loop.remove_reader(self._fd)
+        await readable(self._fd)
         try:
             data = os.read(self._fd, 4096)
         except OSError as exc:

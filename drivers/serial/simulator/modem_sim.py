@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from drivers.serial.fdwait import readable
 from drivers.serial.sms_pdu import PduError, decode_submit
 
 SCENARIOS = ("normal", "no-sim", "no-signal", "cms-error", "slow")
@@ -128,20 +129,9 @@ class ModemSim:
 
     async def run(self) -> None:
         """Serve until cancelled."""
-        loop = asyncio.get_running_loop()
         buffer = b""
         while True:
-            ready: asyncio.Future[None] = loop.create_future()
-
-            def wake(fut: asyncio.Future[None] = ready) -> None:
-                if not fut.done():
-                    fut.set_result(None)
-
-            loop.add_reader(self.fd, wake)
-            try:
-                await ready
-            finally:
-                loop.remove_reader(self.fd)
+            await readable(self.fd)
             try:
                 buffer += os.read(self.fd, 4096)
             except OSError:

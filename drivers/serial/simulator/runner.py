@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drivers.serial.codec_bracelet import CMD_ACK, BraceletCodec
+from drivers.serial.fdwait import readable
 from drivers.serial.simulator.scenarios import Step
 
 RETRIES = 3
@@ -47,19 +48,8 @@ class Runner:
 
     async def _read_acks(self) -> None:
         codec = BraceletCodec()
-        loop = asyncio.get_running_loop()
         while True:
-            ready: asyncio.Future[None] = loop.create_future()
-
-            def wake(fut: asyncio.Future[None] = ready) -> None:
-                if not fut.done():
-                    fut.set_result(None)
-
-            loop.add_reader(self.fd, wake)
-            try:
-                await ready
-            finally:
-                loop.remove_reader(self.fd)
+            await readable(self.fd)
             try:
                 data = os.read(self.fd, 4096)
             except OSError:
