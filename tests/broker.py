@@ -6,6 +6,7 @@ Started by the tests (the Debian ``mosquitto`` package must be installed; .ci/ru
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import socket
 import subprocess
@@ -20,16 +21,36 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.contract_check import watch
 
+# Ports are drawn from below the kernel's ephemeral range (32768-60999 on Linux), never
+# from it: a port asked of the kernel with bind(0) is an ephemeral one, and while a test
+# holds it unbound (a broker that starts later, or restarts), any outgoing connection on
+# the machine -- the agent's own reconnect attempts, the soak running beside the suite --
+# may be given it as its source port, and the broker then fails to bind. CI saw exactly
+# that once ("nothing listening" from a broker that had exited with EADDRINUSE).
+_PORTS = (20000, 32767)
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing is bound to now, outside the ephemeral range."""
+    for _ in range(200):
+        port = random.randint(*_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {_PORTS}")
 
 
-def wait_port(port: int, timeout: float = 10.0) -> None:
+def wait_port(
+    port: int, timeout: float = 10.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Until something accepts on ``port``; fails at once if ``proc`` (the server) exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server for 127.0.0.1:{port} exited with {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
@@ -66,9 +87,14 @@ class Mosquitto:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         conf = self.workdir / f"mosquitto-{self.port}.conf"
         conf.write_text(self.config_text())
-        log = (self.workdir / f"mosquitto-{self.port}.log").open("ab")
-        self.proc = subprocess.Popen([binary, "-c", str(conf), "-v"], stdout=log, stderr=log)
-        wait_port(self.port)
+        with (self.workdir / f"mosquitto-{self.port}.log").open("ab") as log:
+            # The child keeps its own copy of the descriptor; ours closes here.
+            self.proc = subprocess.Popen([binary, "-c", str(conf), "-v"], stdout=log, stderr=log)
+        try:
+            wait_port(self.port, proc=self.proc)
+        except (TimeoutError, RuntimeError) as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}; mosquitto log:\n{self.log_text()[-2000:]}") from exc
         return self
 
     def stop(self) -> None:
