@@ -23,6 +23,7 @@ from drivers.modbus.driver import ModbusDriver
 from drivers.modbus.profile import load_profile
 from drivers.modbus.simulator.scenarios import SCENARIOS
 from drivers.modbus.simulator.server import RunningServer, make_devices, start_tcp
+from tests.broker import free_port
 from tests.modbus.harness import device_entry
 from tests.sinks import ListSink
 
@@ -37,9 +38,12 @@ def _health(sink: ListSink, state: str | None = None) -> list[tuple[str, str, st
     ]
 
 
-async def _serve(port: int = 0) -> RunningServer:
+async def _serve(port: int | None = None) -> RunningServer:
+    # The server is stopped and started again on its port while the driver keeps dialling
+    # it, so the port comes from outside the ephemeral range (tests/broker.py:free_port):
+    # a kernel-chosen one can be handed to the driver's own connect as its source port.
     devices = make_devices(load_profile(PROFILE), [SCENARIOS["normal"]] * 2, speed=5.0)
-    return await start_tcp(devices, port=port)
+    return await start_tcp(devices, port=free_port() if port is None else port)
 
 
 def _config(port: int, **device: Any) -> ModbusConfig:
