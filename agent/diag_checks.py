@@ -3,21 +3,24 @@
 Device checks belong to each kind (agent/diagnosis.py); these are the ones every gateway
 has. All read-only: the outbox through buffer/inspect.py (no lock, no migration), the
 host through agent/gateway_health.py's measurements over an injectable sysfs root. The
-broker is probed only while the agent is stopped (agent/broker_probe.py); while it
-runs, its uplink state in the live status is the answer. Each check's name is a
+broker is probed only while the agent is stopped, with the same one-shot connection
+``edge-agent provision`` ends with (agent/uplink.py:check_uplink, worded by its
+``describe``); while it runs, its uplink state in the live status is the answer (a second
+session under the gateway's client id would take the agent's over). Each check's name is a
 heading of the runbook in docs/operations.md.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from agent.broker_probe import ProbeError, probe_broker
 from agent.config_model import AgentConfig
 from agent.diagnosis import DiagContext, Finding
 from agent.gateway_health import Probes, measure
 from agent.health import read_throttled
 from agent.status import HealthReadings, StatusSnapshot
+from agent.uplink import check_uplink, describe
 from buffer.inspect import InspectError, read_stats
 
 OLDEST_UNSENT_FAIL_S = 900.0
@@ -33,7 +36,17 @@ _BROKER_FIXES = (
         "signed it (or set tls.server_name to the name in it)",
     ),
     (
-        ("not authori", "bad user name", "bad username", "banned", "identifier"),
+        (
+            "not authori",
+            "bad user name",
+            "bad username",
+            "banned",
+            "identifier",
+            "credentials",
+            "client id",
+            "client certificate",
+            "certificate expired",
+        ),
         "the broker refused our credentials: check the client certificate, username and the "
         "broker's ACL for this gateway id",
     ),
@@ -90,14 +103,28 @@ async def broker_checks(cfg: AgentConfig, context: DiagContext) -> list[Finding]
         else:
             found = _warn("broker.connect", target, "agent still connecting")
     else:
-        try:
-            rtt = await probe_broker(cfg.mqtt, cfg.gateway.id)
-        except ProbeError as exc:
-            found = _bad("broker.connect", target, str(exc), broker_fix(str(exc)))
-        else:
-            tls = "TLS, client certificate" if cfg.mqtt.tls else "PLAINTEXT (insecure)"
-            found = _ok("broker.connect", target, f"connected ({tls}) in {rtt} ms", rtt_ms=rtt)
+        found = await _probe(cfg, target)
     return [found, _certificate(cfg, context)]
+
+
+async def _probe(cfg: AgentConfig, target: str) -> Finding:
+    """Connect once as the gateway (the agent is stopped) and disconnect; the round trip."""
+    started = time.monotonic()
+    try:
+        await check_uplink(cfg.mqtt, client_id=cfg.gateway.id, timeout_s=cfg.mqtt.timeout_s)
+    except TimeoutError as exc:
+        why = describe(exc).text
+    except (OSError, ValueError) as exc:
+        # aiomqtt wraps every socket and TLS failure of a connect in MqttError, so an
+        # OSError or ValueError here is from loading our own TLS files.
+        why = f"cannot load the TLS files: {exc}"
+    except Exception as exc:
+        why = describe(exc).text
+    else:
+        rtt = round((time.monotonic() - started) * 1000, 1)
+        tls = "TLS, client certificate" if cfg.mqtt.tls else "PLAINTEXT (insecure)"
+        return _ok("broker.connect", target, f"connected ({tls}) in {rtt} ms", rtt_ms=rtt)
+    return _bad("broker.connect", target, why, broker_fix(why))
 
 
 def _certificate(cfg: AgentConfig, context: DiagContext) -> Finding:
