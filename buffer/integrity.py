@@ -13,6 +13,7 @@ Issue 9 item 4; docs/operations.md "WAL damage".
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import zlib
@@ -22,6 +23,14 @@ from buffer.seqmark import SeqMark
 log = logging.getLogger(__name__)
 
 CHECKSUM_REASON = "checksum mismatch: row damaged on disk, not forwarded"
+
+
+@functools.lru_cache(maxsize=256)
+def topic_crc(topic: str) -> int:
+    """CRC-32 of ``topic`` alone, the seed of its rows' checksums: an outbox has a few
+    dozen event topics, so the append path computes each once (attachment topics, one
+    per event, pass through ``row_crc`` uncached)."""
+    return zlib.crc32(topic.encode())
 
 
 def row_crc(topic: str, payload: bytes) -> int:

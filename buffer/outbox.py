@@ -4,6 +4,10 @@ Appends from any number of tasks are queued to the writer thread, which takes ev
 append waiting at that moment into one transaction (natural group commit: while one
 commit syncs, the next batch gathers). ``append`` returns only after that commit, so an
 event acknowledged to its producer is on disk.
+
+The way back is one ``call_soon_threadsafe`` per commit, which settles every append of
+the group and sets ``changed`` together: each wake-up of the event loop from this thread
+is a syscall and a scheduling round on a busy 2-core gateway (bench/RESULTS.md, buffer).
 """
 
 from __future__ import annotations
@@ -41,11 +45,13 @@ __all__ = ["BufferFullError", "Outbox", "OutboxRow", "OutboxStats"]
 
 
 class _Append:
+    """Events to store; ``future`` belongs to the producer's loop, settled from there."""
+
     __slots__ = ("events", "future")
 
-    def __init__(self, events: Sequence[Event]) -> None:
+    def __init__(self, events: Sequence[Event], future: asyncio.Future[list[int]]) -> None:
         self.events = events
-        self.future: concurrent.futures.Future[list[int]] = concurrent.futures.Future()
+        self.future = future
 
 
 class _Call:
@@ -74,6 +80,23 @@ def _settle(
             future.set_exception(exc)
     except concurrent.futures.InvalidStateError:
         pass
+
+
+def _deliver(
+    outcomes: list[tuple[asyncio.Future[list[int]], Any, BaseException | None]],
+    changed: asyncio.Event | None,
+) -> None:
+    """On the loop: settle a commit group's appends (a cancelled producer's future is
+    left alone: its events are stored all the same) and say that rows were added."""
+    for future, result, exc in outcomes:
+        if future.done():
+            continue
+        if exc is None:
+            future.set_result(result)
+        else:
+            future.set_exception(exc)
+    if changed is not None:
+        changed.set()
 
 
 class Outbox:
@@ -184,7 +207,7 @@ class Outbox:
     def _commit_group(self, store: OutboxStore, group: list[_Append]) -> None:
         if not group:
             return
-        events = [e for a in group for e in a.events]
+        events = group[0].events if len(group) == 1 else [e for a in group for e in a.events]
         try:
             seqs = self._append_retrying(store, events)
         except Exception as exc:
@@ -196,19 +219,32 @@ class Outbox:
                 for a in group:
                     self._commit_group(store, [a])
                 return
-            for a in group:
-                _settle(a.future, exc=exc)
+            self._send_back([(a.future, None, exc) for a in group], changed=False)
             return
+        outcomes: list[tuple[asyncio.Future[list[int]], Any, BaseException | None]] = []
         i = 0
         for a in group:
             n = len(a.events)
-            _settle(a.future, seqs[i : i + n])
+            outcomes.append((a.future, seqs[i : i + n], None))
             i += n
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.changed.set)
+        self._send_back(outcomes, changed=True)
+
+    def _send_back(
+        self,
+        outcomes: list[tuple[asyncio.Future[list[int]], Any, BaseException | None]],
+        *,
+        changed: bool,
+    ) -> None:
+        """One wake-up of the producers' loop for the whole group."""
+        loop = outcomes[0][0].get_loop()
+        try:
+            loop.call_soon_threadsafe(_deliver, outcomes, self.changed if changed else None)
+        except RuntimeError:
+            # The loop is closed: nobody is left to tell (the rows are committed).
+            log.debug("buffer: %d appends settled after their loop closed", len(outcomes))
 
     @staticmethod
-    def _append_retrying(store: OutboxStore, events: list[Event]) -> list[int]:
+    def _append_retrying(store: OutboxStore, events: Sequence[Event]) -> list[int]:
         """``store.append``, retried as one group while another connection holds the
         write lock (each try already waits ``busy_timeout``), for at most _LOCKED_TRIES."""
         tries = 0
@@ -240,11 +276,11 @@ class Outbox:
     async def append(self, events: Sequence[Event]) -> list[int]:
         """Store events durably; return their gateway-wide seq numbers."""
         self._require_open()
-        item = _Append(events)
-        self._queue.put(item)
-        # Shield: a cancelled producer must not leave us unsure whether it was stored;
-        # the commit goes ahead either way.
-        return await asyncio.shield(asyncio.wrap_future(item.future))
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Append(events, future))
+        # A cancelled producer cancels only this future: the commit goes ahead either
+        # way (the writer never looks at it) and _deliver skips a cancelled future.
+        return await future
 
     async def call(self, fn: Callable[[OutboxStore], T]) -> T:
         """Run ``fn(store)`` on the writer thread (after everything queued before it)."""
