@@ -37,6 +37,11 @@ class NegativeAck(Exception):  # noqa: N818 - named after the MQTT packet
         self.reason = reason
 
 
+class DeadlinePassed(aiomqtt.MqttError):
+    """The oldest publish attempt reached its deadline (agent/publish_deadline.py): the
+    connection is given up. Its own words, not the disconnect that follows, say why."""
+
+
 class Publisher:
     """QoS 1 publishing on aiomqtt's connection, with PUBACK reason codes.
 
@@ -211,7 +216,7 @@ class Publisher:
         self.ledger.late(now - due)
         self._order.popleft()
         self.close(already_ended=1)
-        self.lost = aiomqtt.MqttError(f"no PUBACK for {self._deadline_s:g} s; broker unresponsive")
+        self.lost = DeadlinePassed(f"no PUBACK for {self._deadline_s:g} s; broker unresponsive")
         self.progress.set()
 
     def close(self, *, already_ended: int = 0) -> None:

@@ -40,6 +40,7 @@ HELD_MAX = 16 * INFLIGHT + BATCH
 # plus 16 MiB for the allocator's arenas and paho's buffers.
 RSS_GROWTH_MAX_KIB = HELD_MAX * 8 + 16 * 1024
 STALL_MS = 250  # agent/looplag.py stall_s
+DEADLINE_WORDS = "the broker stopped answering (no PUBACK in time)"  # agent/uplink.py
 
 
 class _Rss:
@@ -143,6 +144,7 @@ def test_each_network_fault_loses_nothing(tmp_path: Path, broker: Mosquitto, mod
     checked = _check_attempts_and_memory(mode, agent.log(), rss)
     if mode == "blackhole":
         assert checked["attempts_expired"] >= 1, "the unanswered PUBLISH never met its deadline"
+        assert DEADLINE_WORDS in agent.log(), "the uplink's log does not say why it went down"
     record(
         f"network_{mode}",
         **checked,
@@ -192,6 +194,7 @@ def test_broker_frozen_then_resumed_loses_nothing(tmp_path: Path, broker: Mosqui
     ns, deliveries = _distinct(sub)
     checked = _check_attempts_and_memory("sigstop", agent.log(), rss)
     assert checked["attempts_expired"] >= 1, "the unanswered PUBLISH never met its deadline"
+    assert DEADLINE_WORDS in agent.log(), "the uplink's log does not say why it went down"
     record(
         "broker_sigstop",
         **checked,
