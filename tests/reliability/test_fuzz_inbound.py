@@ -27,6 +27,7 @@ from agent.inbound import Inbound, InboundMessage
 from agent.receipts import Receipts, receipt_policy
 from buffer.config import BufferConfig
 from buffer.outbox import Outbox
+from tests.reliability.figures import record
 from tests.reliability.fuzz_atheris import one_remote
 from tests.reliability.fuzz_targets import COMMAND_NAMES, receipt_payload, remote_request
 
@@ -99,20 +100,31 @@ def test_hostile_receipts_through_the_route_into_a_real_outbox(tmp_path: Path) -
     receipts = Receipts(config, outbox)
     inbound = Inbound("gw-0001")
     inbound.route("receipts", receipts.handle)
-    ids = st.sampled_from([alarm.id, alarm.id.upper(), "", "x" * 65])
+    # Weighted towards what reaches the database: the real id, on our receipts topic.
+    ids = st.sampled_from([alarm.id, alarm.id, alarm.id, alarm.id.upper(), "", "x" * 65])
     receipt_docs = st.fixed_dictionaries(
         {"id": st.one_of(ids, _scalar)},
         optional={"stage": st.one_of(st.sampled_from(["stored", "acknowledged"]), _scalar),
                   "by": _scalar, "extra": _json},
     ).map(_doc)  # fmt: skip
-    topics = st.one_of(
-        st.just("edge/gw-0001/receipts"),
+    elsewhere = st.one_of(
         st.sampled_from(["edge/gw-other/receipts", "edge/gw-0001/receipts/x", "receipts", ""]),
         st.text(max_size=30),
     )
+    # Three in four on our receipts topic, the rest on near misses and random topics.
+    topics = st.tuples(st.integers(0, 3), elsewhere).map(
+        lambda t: t[1] if t[0] == 0 else "edge/gw-0001/receipts"
+    )
+    payloads = st.one_of(receipt_docs, st.binary(max_size=300), _json.map(_doc))
+    payloads = st.tuples(st.booleans(), receipt_docs, payloads).map(
+        lambda t: t[1] if t[0] else t[2]
+    )
 
     @FUZZ
-    @given(topic=topics, payload=st.one_of(receipt_docs, st.binary(max_size=300), _json.map(_doc)))
+    @given(
+        topic=topics,
+        payload=payloads,
+    )
     @example(topic="edge/gw-0001/receipts", payload=_doc({"id": alarm.id, "stage": "stored"}))
     @example(topic="edge/gw-0001/receipts", payload=_doc({"id": alarm.id, "stage": "stored"}))
     @example(topic="edge/gw-0001/receipts", payload=b"[" * 5000)
@@ -131,6 +143,10 @@ def test_hostile_receipts_through_the_route_into_a_real_outbox(tmp_path: Path) -
     try:
         one()
         c = receipts.counts
+        st_ = inbound.stats
+        record("fuzz_receipts", received=st_.received, ignored=st_.ignored, failed=st_.failed,
+               applied=c.applied, duplicate=c.duplicate, unknown=c.unknown,
+               malformed=c.malformed)  # fmt: skip
         assert c.malformed > 0 and (c.applied + c.duplicate) > 0, c
     finally:
         loop.run_until_complete(outbox.close())
