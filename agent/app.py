@@ -280,6 +280,7 @@ class Agent:
             log.error("outbox did not close in time; exiting without its final checkpoint")
         self.context.shared.close_all()
         log.info("%s", self.loop_lag.summary())
+        log.info("%s", self.forwarder.attempts.summary())
 
     async def _background(self) -> None:
         """The systemd watchdog and the loop-lag monitor (agent/looplag.py)."""

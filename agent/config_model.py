@@ -82,7 +82,12 @@ class MqttConfig(StrictModel):
     username: str | None = None
     password: SecretStr | None = None
     keepalive_s: int = Field(default=30, ge=5, le=600)
-    timeout_s: float = Field(default=10.0, gt=0, le=120, description="Per-publish deadline.")
+    timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="Deadline of a publish attempt once it is the oldest awaiting its PUBACK.",
+    )
     inflight: int = Field(default=64, ge=1, le=1000, description="QoS 1 publishes in flight.")
     batch: int = Field(default=512, ge=1, le=10_000, description="Rows read per outbox batch.")
     reconnect_max_s: float = Field(default=10.0, ge=1, le=3600)  # see agent/backoff.py

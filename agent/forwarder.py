@@ -43,6 +43,7 @@ from agent.forwarder_publish import (
 from agent.forwarder_reconnect import pump_and_listen, pump_until_lost, wait_to_reconnect
 from agent.gateway_events import ForwardRejected, GatewayStatus
 from agent.inbound import Inbound
+from agent.publish_deadline import AttemptLedger
 from agent.tls import build_tls_context
 from agent.uplink import ConnectionWatch, UplinkFailure, UplinkLog, describe
 from buffer.outbox import Outbox, OutboxRow
@@ -113,6 +114,8 @@ class Forwarder:
         self._prefix = f"edge/{gateway_id}/"
         self.status_topic = f"{self._prefix}status"
         self.stats = ForwarderStats()
+        # How every publish attempt ended, over all connections (agent/publish_deadline.py).
+        self.attempts = AttemptLedger(cfg.timeout_s)
         self.connected = asyncio.Event()
         self._tls = build_tls_context(cfg)
         self.endpoints = Endpoints(cfg.endpoints)  # host:port, then mqtt.failover
@@ -167,9 +170,10 @@ class Forwarder:
             self._limits = BrokerLimits(client)
             schedule.attempting()
             refused = False
+            publisher: Publisher | None = None
             try:
                 async with client:
-                    publisher = Publisher(client, window=self._cfg.inflight)
+                    publisher = Publisher(client, window=self._cfg.inflight, ledger=self.attempts)
                     self.stats.connects += 1
                     schedule.connected()
                     self.endpoints.connected()
@@ -177,7 +181,6 @@ class Forwarder:
                         self.status_topic,
                         self._status("online", **self._birth),
                         retain=True,
-                        timeout=self._cfg.timeout_s,
                     )
                     self._transition(up=True)
                     self.connected.set()
@@ -196,6 +199,8 @@ class Forwarder:
                 refused = failure.credentials_refused
                 self._transition(up=False, failure=failure)
             finally:
+                if publisher is not None:
+                    publisher.close()  # its open attempts end here; their rows are re-sent
                 _mqtt_log.removeFilter(watch)
                 retrieve_disconnect(client)
             if self.endpoints.failed():  # backoff between full rounds of brokers
@@ -260,6 +265,7 @@ class Forwarder:
                     if fresh:
                         queue.extend(fresh)
                         in_flight.update((r.id, r.event_id) for r in fresh)
+                        self.attempts.held_peak = max(self.attempts.held_peak, len(in_flight))
                         continue
                     if not in_flight:
                         await self._wait_for_rows(stop)
@@ -268,14 +274,14 @@ class Forwarder:
                     await self._settle(publisher, in_flight)
                 if publisher.outstanding:
                     want = len(publisher.results) + min(step, publisher.outstanding)
-                    await publisher.wait_results(want, self._cfg.timeout_s)
+                    await publisher.wait_results(want)
             # Stopping: give what is on the wire a moment to be acknowledged.
             publisher.unwake()
             try:
                 async with asyncio.timeout(min(self._cfg.timeout_s, 2.0)):
                     while publisher.outstanding:
                         want = len(publisher.results) + publisher.outstanding
-                        await publisher.wait_results(want, self._cfg.timeout_s)
+                        await publisher.wait_results(want)
             except TimeoutError:
                 log.warning(
                     "%d publishes unacknowledged at shutdown; they will be re-sent",

@@ -20,6 +20,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from agent.publish_deadline import AttemptLedger
+
 log = logging.getLogger("agent.forwarder")
 
 
@@ -33,6 +35,11 @@ class NegativeAck(Exception):  # noqa: N818 - named after the MQTT packet
     def __init__(self, reason: ReasonCode) -> None:
         super().__init__(f"PUBACK {int(reason.value):#04x} {reason}")
         self.reason = reason
+
+
+class DeadlinePassed(aiomqtt.MqttError):
+    """The oldest publish attempt reached its deadline (agent/publish_deadline.py): the
+    connection is given up. Its own words, not the disconnect that follows, say why."""
 
 
 class Publisher:
@@ -49,11 +56,29 @@ class Publisher:
     in-flight table for the next message to send. We keep the overflow in a deque and
     send the next message from inside the PUBACK callback, so the wire never waits for
     an event-loop round trip and each PUBACK costs O(1).
+
+    Each attempt on the wire has a deadline (agent/publish_deadline.py): one timer, armed
+    for the oldest attempt's deadline, gives up the connection when it passes, wherever
+    the forwarder is at that moment; the outcome of every attempt goes into ``ledger``.
     """
 
-    def __init__(self, client: aiomqtt.Client, *, window: int = 64) -> None:
+    def __init__(
+        self,
+        client: aiomqtt.Client,
+        *,
+        window: int = 64,
+        ledger: AttemptLedger | None = None,
+        deadline_s: float = 10.0,
+    ) -> None:
         self._paho = client._client  # the hook point aiomqtt 2.x offers
         self._window = window
+        self.ledger = ledger if ledger is not None else AttemptLedger(deadline_s)
+        self._deadline_s = self.ledger.deadline_s
+        # Attempts in send order (paho mid); the first one still in _rows is the oldest.
+        self._order: deque[int] = deque()
+        self._head_since = 0.0  # when the oldest attempt became the oldest
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
         self._rows: dict[int, int] = {}  # paho mid -> outbox row id, on the wire
         self._queued: deque[tuple[int, str, bytes, bool]] = deque()  # waiting for the window
         self._early: dict[int, ReasonCode | Refused | None] = {}
@@ -63,7 +88,6 @@ class Publisher:
         self.lost: BaseException | None = None
         self._wake_at = 0
         self._woken = False
-        self._last_ack = time.monotonic()
         aiomqtt_on_disconnect: Any = self._paho.on_disconnect
 
         def on_publish(c: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
@@ -76,7 +100,8 @@ class Publisher:
                 self._early[mid] = failed
             else:
                 self.results.append((row, failed))
-            self._last_ack = time.monotonic()
+                if not self._closed:
+                    self._ended(mid)
             if self._queued:
                 self._send_queued()
             if len(self.results) >= self._wake_at:
@@ -101,10 +126,6 @@ class Publisher:
         ``results`` later (a message paho refuses as it stands: a ``Refused`` outcome)."""
         if self.lost is not None:
             raise self.lost
-        if not self._rows:
-            # Nothing was outstanding: the broker's silence so far is our idleness, not
-            # its fault. Time the PUBACK deadline from now.
-            self._last_ack = time.monotonic()
         if self._queued or len(self._rows) >= self._window:
             self._queued.append((row_id, topic, payload, retain))
         else:
@@ -150,8 +171,69 @@ class Publisher:
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
         if info.mid in self._early:  # PUBACK already processed (defensive; not expected)
             self.results.append((row_id, self._early.pop(info.mid)))
-        else:
-            self._rows[info.mid] = row_id
+            return
+        self._rows[info.mid] = row_id
+        if self._closed:
+            return
+        ledger = self.ledger
+        ledger.started += 1
+        if len(self._rows) > ledger.wire_peak:
+            ledger.wire_peak = len(self._rows)
+        if not self._order:
+            # Nothing was outstanding: the broker's silence so far is our idleness, not
+            # its fault. The deadline runs from now.
+            self._head_since = time.monotonic()
+            if self._timer is None:
+                self._arm(self._head_since + self._deadline_s)
+        self._order.append(info.mid)
+
+    def _ended(self, mid: int) -> None:
+        """Book the PUBACK of attempt ``mid``; the next oldest one's deadline starts."""
+        self.ledger.acknowledged += 1
+        order = self._order
+        if order and order[0] == mid:
+            now = time.monotonic()
+            self.ledger.late(now - self._head_since - self._deadline_s)
+            order.popleft()
+            while order and order[0] not in self._rows:  # acknowledged out of order
+                order.popleft()
+            self._head_since = now
+
+    def _arm(self, when: float) -> None:
+        self._timer = asyncio.get_running_loop().call_at(when, self._on_deadline)
+
+    def _on_deadline(self) -> None:
+        """The timer: rearm for the oldest attempt's deadline, or give up the connection."""
+        self._timer = None
+        if self._closed or not self._order:
+            return
+        due = self._head_since + self._deadline_s
+        now = time.monotonic()
+        if now < due:
+            self._arm(due)
+            return
+        self.ledger.expired += 1
+        self.ledger.late(now - due)
+        self._order.popleft()
+        self.close(already_ended=1)
+        self.lost = DeadlinePassed(f"no PUBACK for {self._deadline_s:g} s; broker unresponsive")
+        self.progress.set()
+
+    def close(self, *, already_ended: int = 0) -> None:
+        """End every open attempt with its connection (their rows are sent again)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        open_ = len(self._rows) - already_ended
+        if open_ > 0:
+            self.ledger.with_connection += open_
+            if self._order:
+                now = time.monotonic()
+                self.ledger.late(now - self._head_since - self._deadline_s)
+        self._order.clear()
 
     def refuse(self, row_id: int, reason: str) -> None:
         """Record a message we will not send as it is (too large for this broker)."""
@@ -176,47 +258,45 @@ class Publisher:
         self._woken = True
         self.progress.set()
 
-    async def wait_results(self, want: int, timeout: float) -> None:
+    async def wait_results(self, want: int, timeout: float | None = None) -> None:
         """Wait until ``want`` outcomes are ready, the link is lost, or ``wake()``.
 
         Waking per PUBACK would cost an event-loop round trip per message; waking per
-        chunk keeps the loop free for paho's socket callbacks. ``timeout`` is measured
-        from the last PUBACK: a broker that acknowledges slowly is fine, a silent one is
-        not.
+        chunk keeps the loop free for paho's socket callbacks. A broker that stops
+        acknowledging is caught by the attempts' deadline (the timer sets ``lost``);
+        ``timeout``, if given, is a shorter cap on this wait (at shutdown).
         """
         self._wake_at = max(1, want)
         try:
-            while len(self.results) < self._wake_at:
-                if self.lost is not None:
-                    raise self.lost
-                if self._woken:  # woken before we got here: clearing would lose it
-                    self._woken = False
-                    return
-                self.progress.clear()
-                silent_for = time.monotonic() - self._last_ack
-                try:
-                    async with asyncio.timeout(max(0.0, timeout - silent_for)):
-                        await self.progress.wait()
-                except TimeoutError:
-                    if time.monotonic() - self._last_ack >= timeout:
-                        raise aiomqtt.MqttError(
-                            f"no PUBACK for {timeout:.0f} s; broker unresponsive"
-                        ) from None
-                    continue
-                if self._woken:
-                    self._woken = False
-                    return
+            async with asyncio.timeout(timeout):
+                await self._wait_for_outcomes()
+        except TimeoutError:
+            raise aiomqtt.MqttError(f"no PUBACK within {timeout:g} s") from None
         finally:
             self._wake_at = 0
         if self.lost is not None and not self.results:
             raise self.lost
 
+    async def _wait_for_outcomes(self) -> None:
+        while len(self.results) < self._wake_at:
+            if self.lost is not None:
+                raise self.lost
+            if self._woken:  # woken before we got here: clearing would lose it
+                self._woken = False
+                return
+            if not self._rows and not self._queued:
+                return  # nothing left that could produce an outcome
+            self.progress.clear()
+            await self.progress.wait()
+            if self._woken:
+                self._woken = False
+                return
+
     async def publish_and_wait(
-        self, topic: str, payload: bytes, *, retain: bool, timeout: float
+        self, topic: str, payload: bytes, *, retain: bool, timeout: float | None = None
     ) -> None:
         """Publish one message and wait for its PUBACK; raise NegativeAck if refused."""
         self.publish(-1, topic, payload, retain=retain)
-        self._last_ack = time.monotonic()
         while True:
             for i, (row, failed) in enumerate(self.results):
                 if row == -1:

@@ -28,7 +28,7 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.config_model import MqttConfig
-from agent.forwarder_publish import NegativeAck, retrieve_disconnect
+from agent.forwarder_publish import DeadlinePassed, NegativeAck, retrieve_disconnect
 from agent.tls import build_tls_context
 
 _uplink_log = logging.getLogger("agent.forwarder")
@@ -145,7 +145,8 @@ class ConnectionWatch(logging.Filter):
 
     def explain(self, exc: BaseException) -> BaseException:
         """What to describe for ``exc``: how the connection ended, when we saw that."""
-        if self.lost is None or isinstance(exc, MqttConnectError | NegativeAck | sqlite3.Error):
+        explained = MqttConnectError | NegativeAck | DeadlinePassed | sqlite3.Error
+        if self.lost is None or isinstance(exc, explained):
             return exc
         return self.lost
 

@@ -35,7 +35,7 @@ from agent.driver import EventSink
 from agent.events import Event, Priority, Severity
 from agent.inbound import Inbound, InboundMessage, Reply
 from agent.remote.errors import CommandError
-from agent.remote.handlers import COMMANDS, RemoteContext
+from agent.remote.handlers import COMMANDS, Command, RemoteContext
 from agent.remote.models import (
     REQUESTER_PATTERN,
     CommandEventData,
@@ -44,6 +44,7 @@ from agent.remote.models import (
     ErrorCode,
     ErrorInfo,
     Outcome,
+    Request,
 )
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,25 @@ def _parse_body(payload: bytes) -> dict[str, Any]:
     return body
 
 
+def parse_request(name: str, payload: bytes) -> tuple[Command, Request]:
+    """The allow-listed command ``name`` and its validated request, from untrusted bytes.
+
+    Steps 1 and 2 of the module docstring; the only exception is :class:`CommandError`
+    (``unknown_command`` or ``malformed``), whatever the bytes (tests/reliability fuzzes
+    this with hypothesis and atheris)."""
+    command = COMMANDS.get(name)
+    if command is None:
+        shown = name if _NAME.fullmatch(name) else "(invalid)"
+        raise CommandError("unknown_command", f"no command {shown!r}; known: "
+                            + ", ".join(sorted(COMMANDS)))  # fmt: skip
+    body = _parse_body(payload)
+    try:
+        return command, command.request.model_validate(body)
+    except ValidationError as exc:
+        raise CommandError("malformed", f"the request does not fit {name}",
+                            problems=_schema_problems(exc)) from None  # fmt: skip
+
+
 class RemoteCommands:
     """The command route of one agent (see the module docstring)."""
 
@@ -123,16 +143,7 @@ class RemoteCommands:
         await self._record(done, replied)
 
     async def _run(self, name: str, msg: InboundMessage, done: _Done) -> dict[str, Any]:
-        command = COMMANDS.get(name)
-        if command is None:
-            raise CommandError("unknown_command", f"no command {done.name!r}; known: "
-                                + ", ".join(sorted(COMMANDS)))  # fmt: skip
-        body = _parse_body(msg.payload)
-        try:
-            request = command.request.model_validate(body)
-        except ValidationError as exc:
-            raise CommandError("malformed", f"the request does not fit {name}",
-                                problems=_schema_problems(exc)) from None  # fmt: skip
+        command, request = parse_request(name, msg.payload)
         if done.requester is None:
             done.requester = request.requester
         try:

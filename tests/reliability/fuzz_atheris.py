@@ -1,9 +1,12 @@
-"""Coverage-guided fuzzing of the config loader, Modbus decoding and the serial codecs.
+"""Coverage-guided fuzzing of the config loader, Modbus decoding, the serial codecs, the
+remote-command request parser and the alarm receipt payload.
 
     pip install atheris   # not a project dependency; it installed from PyPI here
     PYTHONPATH=. python tests/reliability/fuzz_atheris.py config -atheris_runs=200000
     PYTHONPATH=. python tests/reliability/fuzz_atheris.py modbus -atheris_runs=200000
     PYTHONPATH=. python tests/reliability/fuzz_atheris.py serial -atheris_runs=200000
+    PYTHONPATH=. python tests/reliability/fuzz_atheris.py remote -atheris_runs=200000
+    PYTHONPATH=. python tests/reliability/fuzz_atheris.py receipt -atheris_runs=200000
 
 Without atheris the same targets run on plain random bytes (``--random N``). A crasher
 found either way belongs in test_fuzz.py as a regression example.
@@ -17,10 +20,13 @@ import sys
 from pydantic import ValidationError
 
 from tests.reliability.fuzz_targets import (
+    COMMAND_NAMES,
     SERIAL_CODECS,
     config_text,
     modbus_words,
     point_from_bytes,
+    receipt_payload,
+    remote_request,
     serial_stream,
 )
 
@@ -43,7 +49,21 @@ def one_serial(data: bytes) -> None:
         serial_stream(SERIAL_CODECS[data[0] % len(SERIAL_CODECS)], data[1:])
 
 
-TARGETS = {"config": one_config, "modbus": one_modbus, "serial": one_serial}
+def one_remote(data: bytes) -> None:
+    """The first byte picks the command (one value past the list: a name not on it), the
+    rest is the request payload."""
+    if data:
+        names = (*COMMAND_NAMES, "no.such-command")
+        remote_request(names[data[0] % len(names)], data[1:])
+
+
+TARGETS = {
+    "config": one_config,
+    "modbus": one_modbus,
+    "serial": one_serial,
+    "remote": one_remote,
+    "receipt": receipt_payload,
+}
 
 
 def main(argv: list[str]) -> None:

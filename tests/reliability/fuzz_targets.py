@@ -5,8 +5,11 @@ locally). Documented errors: :class:`agent.config.ConfigError` from the config l
 (agent/config_yaml.py bounds size, depth and alias expansion before building anything),
 :class:`drivers.modbus.decode.DecodeError` from Modbus decoding,
 :class:`drivers.serial.errors.CodecError` from the serial codecs (whose buffer must also
-stay within ``BUFFER_BOUND`` whatever arrives). Anything else raised is a crasher and is
-re-raised.
+stay within ``BUFFER_BOUND`` whatever arrives),
+:class:`agent.remote.errors.CommandError` from the remote-command request parser (which
+then becomes the error reply and the audit event, built here as the service builds them),
+pydantic's ``ValidationError`` from the alarm receipt payload (agent/receipts.py).
+Anything else raised is a crasher and is re-raised.
 """
 
 from __future__ import annotations
@@ -14,7 +17,15 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import orjson
+from pydantic import ValidationError
+
 from agent.config import ConfigError, parse_config
+from agent.receipts import Receipt
+from agent.remote.errors import CommandError
+from agent.remote.handlers import COMMANDS
+from agent.remote.models import CommandEventData, CommandReply, ErrorInfo
+from agent.remote.service import parse_request
 from drivers.modbus.decode import DecodeError, decode_point, interpretations
 from drivers.modbus.profile import Point
 from drivers.serial.codec import BUFFER_BOUND
@@ -71,3 +82,24 @@ def serial_stream(name: str, data: bytes) -> None:
         if codec.buffered > BUFFER_BOUND:
             raise AssertionError(f"{name}: buffer grew to {codec.buffered} bytes")
         i += n
+
+
+COMMAND_NAMES = tuple(sorted(COMMANDS))
+
+
+def remote_request(name: str, payload: bytes) -> None:
+    """A request for command ``name`` parsed as the service does; a refusal is turned into
+    the reply and the audit event it would cause, which must build and serialise too."""
+    try:
+        parse_request(name, payload)
+    except CommandError as exc:
+        error = ErrorInfo(code=exc.code, message=exc.message, problems=exc.problems)
+        reply = CommandReply(command=name, gateway="gw", ok=False, error=error)
+        orjson.dumps(reply.model_dump(mode="json"))
+        CommandEventData(command=name, outcome="rejected", requester=None, error=exc.code,
+                         replied=True).model_dump(mode="json")  # fmt: skip
+
+
+def receipt_payload(payload: bytes) -> None:
+    with contextlib.suppress(ValidationError):
+        Receipt.model_validate_json(payload)

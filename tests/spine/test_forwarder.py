@@ -203,3 +203,33 @@ def test_publisher_keeps_its_window_and_refills_it_from_the_pubacks(broker: Mosq
             assert publisher.outstanding == 0
 
     asyncio.run(go())
+
+
+def test_a_puback_that_never_comes_ends_its_attempt_at_the_deadline(broker: Mosquitto) -> None:
+    """The broker frozen after the CONNACK: the oldest attempt reaches its deadline, the
+    connection is given up, the others end with it; the ledger accounts for each."""
+
+    async def go() -> None:
+        v5 = aiomqtt.ProtocolVersion.V5
+        client = aiomqtt.Client(
+            "127.0.0.1", port=broker.port, identifier="deadline", protocol=v5, timeout=2
+        )
+        assert broker.proc is not None
+        async with client:
+            publisher = _Publisher(client, window=2, deadline_s=0.5)
+            broker.proc.send_signal(signal.SIGSTOP)
+            try:
+                for i in range(5):
+                    publisher.publish(i, "edge/d/events/test", b"x")
+                with pytest.raises(aiomqtt.MqttError, match="broker unresponsive"):
+                    await asyncio.wait_for(publisher.wait_results(5), 30)
+                publisher.close()
+                # Nothing acknowledged while frozen: every row stays in the outbox (a
+                # PUBACK arriving after the broker resumes still counts as delivery).
+                assert publisher.results == []
+            finally:
+                broker.proc.send_signal(signal.SIGCONT)
+        ledger = publisher.ledger
+        assert (ledger.started, ledger.expired, ledger.with_connection, ledger.open) == (2, 1, 1, 0)
+
+    asyncio.run(go())
