@@ -114,6 +114,10 @@ class Forwarder:
         self.status_topic = f"{self._prefix}status"
         self.stats = ForwarderStats()
         self.connected = asyncio.Event()
+        # Cleared by a wiring that routes after the birth (agent/app.py, uplink_first):
+        # the listener subscribes to the filters routed once it is set.
+        self.routes_ready = asyncio.Event()
+        self.routes_ready.set()
         self._tls = build_tls_context(cfg)
         self.endpoints = Endpoints(cfg.endpoints)  # host:port, then mqtt.failover
         # Up/down in words, logged on transitions (agent/uplink.py).
@@ -181,6 +185,7 @@ class Forwarder:
                     )
                     self._transition(up=True)
                     self.connected.set()
+                    await self.routes_ready.wait()
                     await pump_until_lost(
                         client,
                         pump_and_listen(

@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -31,7 +31,9 @@ from agent.clock import clock_is_synchronised
 from agent.driver import StrictModel
 from agent.events import Event, EventData, Priority, Severity
 from agent.health import cpu_temperature, read_memory, read_throttled
-from agent.status import HealthReadings
+
+if TYPE_CHECKING:  # agent.status (its models) is imported by measure(): the config model
+    from agent.status import HealthReadings  # in this module is read before the uplink
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,8 @@ def cert_not_after(path: Path) -> float | None:
 
 
 def measure(probes: Probes) -> HealthReadings:
+    from agent.status import HealthReadings
+
     throttled = read_throttled(probes.root)
     memory = read_memory(probes.root)
     try:
