@@ -14,29 +14,30 @@ import logging
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import __version__, systemd
-from agent.app_alarms import AlarmLoop
 from agent.clock import clock_is_synchronised
 from agent.config import LoadedConfig
 from agent.config_checks import startup_problems
 from agent.driver import Driver, DriverConfigBase, DriverContext, EventSink
-from agent.forwarder import Forwarder, config_fingerprint
-from agent.gateway_health import GatewayHealthConfig, HealthSource, Probes
+from agent.escalation_config import ReceiptsConfig
+from agent.forwarder import Forwarder
+from agent.gateway_events import config_fingerprint
 from agent.inbound import Inbound
 from agent.kinds import KINDS, Kind
 from agent.looplag import LoopLag
-from agent.receipts import receipt_policy
-from agent.registry import create_driver
-from agent.remote.handlers import RemoteContext
-from agent.remote.logtail import LogRing, Redactor, config_secrets
-from agent.remote.service import RemoteCommands
-from agent.staged_apply import StagedApply
-from agent.status import StatusWriter, device_board, publish_status, status_path
-from agent.status_collect import StatusCollector
-from agent.supervisor import Supervisor, Watchdog
 from buffer.outbox import Outbox, OutboxSink
+
+if TYPE_CHECKING:  # imported by _assemble, once the uplink has had its head start
+    from agent.app_alarms import AlarmLoop
+    from agent.gateway_health import HealthSource
+    from agent.remote.logtail import LogRing
+    from agent.staged_apply import StagedApply
+    from agent.status import StatusWriter
+    from agent.status_collect import StatusCollector
+    from agent.supervisor import Supervisor, Watchdog
+    from buffer.receipts import ReceiptPolicy
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +45,28 @@ STOP_BUDGET_S = 8.0  # under systemd's TimeoutStopSec and the 10 s promised to o
 # Drivers start once the uplink is up or after this long, whichever is first: importing a
 # kind's library (pymodbus ~45 ms) blocks the loop, and while it did the broker's CONNACK
 # waited, delaying the birth message and everything queued (issue 19 item 2). Bounded so
-# that a broker that is down delays the first poll by no more than this.
+# that a broker that is down delays the first poll by no more than this. ``edge-agent
+# run`` also imports and builds everything but the outbox and the forwarder only then
+# (``uplink_first``): those modules (alarms, status, remote commands, staged apply, the
+# supervisor) cost more than a whole bare paho publisher's start-up.
 UPLINK_HEAD_START_S = 0.25
 
 
 class Agent:
-    """One running agent. ``run`` returns when ``stop`` is set and shutdown finished."""
+    """One running agent. ``run`` returns when ``stop`` is set and shutdown finished.
+
+    With ``uplink_first`` the parts beyond the outbox and the forwarder are built by
+    ``run`` once the uplink is up (or its head start is over); until then the forwarder
+    holds back from subscribing, so no inbound route is missed.
+    """
 
     def __init__(
         self,
         loaded: LoadedConfig,
         kinds: tuple[Kind, ...] = KINDS,
         stop: asyncio.Event | None = None,
+        *,
+        uplink_first: bool = False,
     ) -> None:
         self.loaded = loaded
         self.kinds = kinds
@@ -66,7 +77,7 @@ class Agent:
             cfg.buffer,
             source=f"/edge/{self.gateway_id}/buffer",
             clock_synced=clock_is_synchronised,
-            receipt_policy=receipt_policy(cfg.receipts) if cfg.receipts else None,
+            receipt_policy=_receipt_policy(cfg.receipts),
         )
         self.sink: EventSink = OutboxSink(self.outbox)
         self.tap: Any = None  # the console's event tap (agent/console/tap.py), if configured
@@ -76,13 +87,31 @@ class Agent:
         self.console: Any = None
         self.context = DriverContext(gateway_id=self.gateway_id, state_dir=self.state_dir)
         # What the platform sends us (receipts, commands) is routed here; the
-        # components that handle it register their routes before run().
+        # components that handle it register their routes before the forwarder subscribes.
         self.inbound = Inbound(self.gateway_id)
         self.loop_lag = LoopLag()
-        # Receipts, re-announcement and local escalation, when configured.
-        self.alarms = AlarmLoop(cfg, self.outbox, self.inbound)
         self.forwarder = self._make_forwarder()
-        self.supervisor = Supervisor(
+        self.stop = stop if stop is not None else asyncio.Event()
+        self.log_ring: LogRing | None = None
+        self._assembled = False
+        if uplink_first:
+            self.forwarder.routes_ready.clear()
+        else:
+            self._assemble()
+
+    def _assemble(self) -> None:
+        """Everything beyond the uplink: alarms, supervisor, staged apply, status,
+        remote commands, health; their routes are on ``inbound`` when this returns."""
+        from agent.app_alarms import AlarmLoop
+        from agent.staged_apply import StagedApply
+        from agent.status import StatusWriter, device_board, status_path
+        from agent.status_collect import StatusCollector
+        from agent.supervisor import Supervisor
+
+        cfg = self.loaded.config
+        # Receipts, re-announcement and local escalation, when configured.
+        self.alarms: AlarmLoop = AlarmLoop(cfg, self.outbox, self.inbound)
+        self.supervisor: Supervisor = Supervisor(
             cfg.drivers,
             self._make_driver,
             self.sink,
@@ -90,9 +119,8 @@ class Agent:
             health=cfg.supervisor,
         )
         # Live config changes (console zone editor, remote config.apply) go through this.
-        self.staged = StagedApply(loaded, self.supervisor, kinds=kinds)
-        self.stop = stop if stop is not None else asyncio.Event()
-        self.status = StatusCollector(
+        self.staged: StagedApply = StagedApply(self.loaded, self.supervisor, kinds=self.kinds)
+        self.status: StatusCollector = StatusCollector(
             gateway_id=self.gateway_id,
             forwarder=self.forwarder,
             outbox=self.outbox,
@@ -100,9 +128,11 @@ class Agent:
             board=device_board(self.context.shared),
             broker=f"{cfg.mqtt.host}:{cfg.mqtt.effective_port}",
         )
-        self.status_writer = StatusWriter(status_path(self.state_dir))
+        self.status_writer: StatusWriter = StatusWriter(status_path(self.state_dir))
         self.log_ring = self._enable_remote() if cfg.remote.enabled else None
-        self.health_source = self._health_source()
+        self.health_source: HealthSource = self._health_source()
+        self._assembled = True
+        self.forwarder.routes_ready.set()
 
     def _make_forwarder(self) -> Forwarder:
         cfg = self.loaded.config
@@ -123,6 +153,10 @@ class Agent:
     def _enable_remote(self) -> LogRing:
         """The platform's commands on edge/{id}/cmd/+ (agent/remote/, docs/remote.md); the
         redacted log ring behind logs.tail, attached to the root logger while running."""
+        from agent.remote.handlers import RemoteContext
+        from agent.remote.logtail import LogRing, Redactor, config_secrets
+        from agent.remote.service import RemoteCommands
+
         cfg = self.loaded.config
         redact = Redactor(config_secrets(cfg))
         ring = LogRing(cfg.remote.log_lines, redact)
@@ -142,6 +176,8 @@ class Agent:
         return ring
 
     def _health_source(self) -> HealthSource:
+        from agent.gateway_health import GatewayHealthConfig, HealthSource, Probes
+
         cfg = self.loaded.config
         # Without a ``health:`` section the readings still feed the live status, quietly.
         settings = cfg.health or GatewayHealthConfig()
@@ -161,6 +197,8 @@ class Agent:
         return source
 
     def _make_driver(self, config: DriverConfigBase) -> Driver:
+        from agent.registry import create_driver
+
         return self.alarms.offer(create_driver(config, self.context, self.kinds))
 
     async def run(self) -> int:
@@ -178,10 +216,9 @@ class Agent:
         if self.outbox.quarantined:
             log.error("outbox was corrupt; moved aside to %s", self.outbox.quarantined)
         forwarder_stop = asyncio.Event()
-        forwarder = asyncio.create_task(self.forwarder.run(forwarder_stop), name="forwarder")
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(UPLINK_HEAD_START_S):
-                await self.forwarder.connected.wait()
+        forwarder = await self._start_uplink(forwarder_stop)
+        from agent.status import publish_status
+
         drivers = asyncio.create_task(self.supervisor.run(), name="supervisor")
         watchdog = asyncio.create_task(self._background(), name="watchdog")
         await self._start_console()
@@ -220,6 +257,27 @@ class Agent:
                     await self.console.stop()
         await self._shutdown(drivers, forwarder, forwarder_stop, watchdog, stopper)
         return code
+
+    async def _start_uplink(self, forwarder_stop: asyncio.Event) -> asyncio.Task[None]:
+        """The forwarder's task, after its head start; then the rest, if not yet built."""
+        forwarder = asyncio.create_task(self.forwarder.run(forwarder_stop), name="forwarder")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(UPLINK_HEAD_START_S):
+                await self.forwarder.connected.wait()
+        if self._assembled:
+            return forwarder
+        try:
+            self._assemble()
+        except BaseException:
+            forwarder_stop.set()
+            forwarder.cancel()
+            with contextlib.suppress(BaseException):
+                await forwarder
+            await self.outbox.close(timeout=STOP_BUDGET_S / 2)
+            raise
+        if self.log_ring is not None:
+            self.log_ring.attach()
+        return forwarder
 
     async def _start_console(self) -> None:
         """Serve the console when configured; a console that cannot start never stops the agent."""
@@ -293,6 +351,8 @@ class Agent:
         await self._make_watchdog().run(interval)
 
     def _make_watchdog(self) -> Watchdog:
+        from agent.supervisor import Watchdog
+
         async def backlog() -> int:
             return (await self.outbox.stats()).pending
 
@@ -307,6 +367,16 @@ class Agent:
             notify=systemd.notify,
             source=f"/edge/{self.gateway_id}/watchdog",
         )
+
+
+def _receipt_policy(receipts: ReceiptsConfig | None) -> ReceiptPolicy | None:
+    """The outbox's receipt policy when ``receipts:`` is configured (agent/receipts.py
+    is imported only then)."""
+    if not receipts:
+        return None
+    from agent.receipts import receipt_policy
+
+    return receipt_policy(receipts)
 
 
 def _shrink_image(data: bytes, max_bytes: int) -> bytes | None:
@@ -335,7 +405,7 @@ async def run_agent(loaded: LoadedConfig, kinds: tuple[Kind, ...] = KINDS) -> in
             for issue in issues:
                 log.error("%s", issue)
             return EXIT_CONFIG
-        return await Agent(loaded, kinds, stop).run()
+        return await Agent(loaded, kinds, stop, uplink_first=True).run()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -6,7 +6,6 @@ handling only); the composition root hands :func:`clock_is_synchronised` to the 
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
 import time
@@ -17,14 +16,18 @@ _CLOCK_RECHECK_S = 5.0
 _clock_cache: tuple[float, bool] | None = None
 
 
-class _Timex(ctypes.Structure):
-    # struct timex is 208 bytes on 64-bit Linux; only ``modes`` (first) is set, to 0.
-    _fields_ = [("modes", ctypes.c_uint), ("_rest", ctypes.c_byte * 204)]
-
-
 @functools.lru_cache(maxsize=1)
-def _libc() -> Any:
-    return ctypes.CDLL(None, use_errno=True)
+def _adjtimex() -> Any:
+    """A call of adjtimex(2) that changes nothing; ctypes is imported on the first probe,
+    not with the outbox at start-up (issue 19 item 2)."""
+    import ctypes
+
+    class Timex(ctypes.Structure):
+        # struct timex is 208 bytes on 64-bit Linux; only ``modes`` (first) is set, to 0.
+        _fields_ = [("modes", ctypes.c_uint), ("_rest", ctypes.c_byte * 204)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return lambda: int(libc.adjtimex(ctypes.byref(Timex())))
 
 
 def _kernel_says_synchronised() -> bool:
@@ -33,7 +36,7 @@ def _kernel_says_synchronised() -> bool:
     if os.path.exists("/run/systemd/timesync/synchronized"):  # noqa: PTH110
         return True
     try:
-        state = int(_libc().adjtimex(ctypes.byref(_Timex())))
+        state = int(_adjtimex()())
     except (OSError, AttributeError):
         return False
     return state not in (-1, _TIME_ERROR)

@@ -19,7 +19,7 @@ from pydantic import Field, SecretStr, create_model, field_validator, model_vali
 
 from agent.driver import DriverConfigBase, StrictModel
 from agent.escalation_config import ReceiptsConfig
-from agent.gateway_health import GatewayHealthConfig
+from agent.gateway_health_config import GatewayHealthConfig
 from agent.kinds import KINDS, Kind
 from buffer.config import BufferConfig
 

@@ -89,7 +89,9 @@ class EventData(BaseModel):
     sets them (:meth:`to_data`), as the hand-built dicts did before the contract existed.
     """
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Built on first use, not at import: a gateway imports dozens of these models and
+    # sends few of them before its first publish (issue 19 item 2: start-up).
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     def to_data(self) -> dict[str, Any]:
         """The JSON-ready ``data`` of an event: fields the producer set, by their aliases."""

@@ -15,8 +15,6 @@ Delivery rules (see docs/events.md and ../shared/research/anchors-reliability.md
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import sqlite3
 import time
@@ -26,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aiomqtt
-from pydantic import BaseModel
 
 from agent.backoff import ReconnectSchedule, full_jitter
 from agent.config import MqttConfig
@@ -75,17 +72,6 @@ class ForwarderStats:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
-def config_fingerprint(config: BaseModel) -> str:
-    """sha256 of the validated config in a canonical form, secrets masked.
-
-    Sent in the retained birth message, which anyone allowed to read ``edge/+/status``
-    sees: a hash of the raw file (password included) would be an offline password-
-    guessing oracle. Pydantic's JSON dump writes every ``SecretStr`` as ``**********``.
-    """
-    canonical = json.dumps(json.loads(config.model_dump_json()), sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 class Forwarder:
     """Drains the outbox to the broker until ``stop`` is set, then says ``offline``."""
 
@@ -117,6 +103,10 @@ class Forwarder:
         # How every publish attempt ended, over all connections (agent/publish_deadline.py).
         self.attempts = AttemptLedger(cfg.timeout_s)
         self.connected = asyncio.Event()
+        # Cleared by a wiring that routes after the birth (agent/app.py, uplink_first):
+        # the listener subscribes to the filters routed once it is set.
+        self.routes_ready = asyncio.Event()
+        self.routes_ready.set()
         self._tls = build_tls_context(cfg)
         self.endpoints = Endpoints(cfg.endpoints)  # host:port, then mqtt.failover
         # Up/down in words, logged on transitions (agent/uplink.py).
@@ -184,6 +174,7 @@ class Forwarder:
                     )
                     self._transition(up=True)
                     self.connected.set()
+                    await self.routes_ready.wait()
                     await pump_until_lost(
                         client,
                         pump_and_listen(

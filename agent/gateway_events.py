@@ -8,6 +8,8 @@ may import this module.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -92,3 +94,14 @@ class CommandReply(BaseModel):
     """The gateway's answer to a :class:`CommandRequest`, on the request's response topic."""
 
     model_config = ConfigDict(extra="allow")
+
+
+def config_fingerprint(config: BaseModel) -> str:
+    """sha256 of the validated config in a canonical form, secrets masked.
+
+    Sent in the retained birth message, which anyone allowed to read ``edge/+/status``
+    sees: a hash of the raw file (password included) would be an offline password-
+    guessing oracle. Pydantic's JSON dump writes every ``SecretStr`` as ``**********``.
+    """
+    canonical = json.dumps(json.loads(config.model_dump_json()), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -28,29 +28,14 @@ from typing import Any, Literal
 from pydantic import Field
 
 from agent.clock import clock_is_synchronised
-from agent.driver import StrictModel
 from agent.events import Event, EventData, Priority, Severity
+from agent.gateway_health_config import GatewayHealthConfig as GatewayHealthConfig
 from agent.health import cpu_temperature, read_memory, read_throttled
 from agent.status import HealthReadings
 
 log = logging.getLogger(__name__)
 
 Condition = Literal["under_voltage", "throttled", "disk_low", "clock_unsynced", "cert_expiring"]
-
-
-class GatewayHealthConfig(StrictModel):
-    """``health:`` in the config; absent means no health source."""
-
-    interval_s: float = Field(default=10.0, ge=1, le=3600, description="Measure this often.")
-    telemetry_every_s: float = Field(default=300.0, ge=10, description="gateway.telemetry period.")
-    disk_low_fraction: float = Field(
-        default=0.10,
-        gt=0,
-        lt=1,
-        description="Free share of the outbox's disk below which to alarm.",
-    )
-    cert_warn_days: float = Field(default=30.0, ge=1, description="Alarm this long before expiry.")
-    sysfs_root: Path = Field(default=Path("/"), description="Where /sys and /proc are (tests).")
 
 
 class GatewayAlarmData(EventData):

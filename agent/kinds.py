@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any, cast, get_args
+from typing import TYPE_CHECKING, Any, cast, get_args
 
-from agent.diagnosis import KindDiag
 from agent.driver import DriverConfigBase, DriverFactory, KindCheck
+
+if TYPE_CHECKING:  # agent.diagnosis imports the status models: only ``diag`` needs them
+    from agent.diagnosis import KindDiag
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ def check_hook(kind: Kind) -> KindCheck | None:
 
 
 def diag_hook(kind: Kind) -> KindDiag | None:
-    return None if kind.diag is None else cast(KindDiag, load_target(kind.diag))
+    return None if kind.diag is None else cast("KindDiag", load_target(kind.diag))
 
 
 def command_modules(kinds: tuple[Kind, ...] = KINDS) -> tuple[str, ...]:

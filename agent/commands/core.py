@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -90,6 +89,8 @@ def _run(args: argparse.Namespace) -> int:
     from vision.native_log import capture_native_output
 
     capture_native_output()  # OpenCV/FFmpeg write to fd 2: into our log format instead
+    import asyncio  # here, not at the top: ``config check`` has no use for it (~30 ms)
+
     return asyncio.run(run_agent(loaded))
 
 
@@ -140,6 +141,8 @@ def _gateway_id(args: argparse.Namespace) -> str:
 
 def _with_outbox(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) -> tuple[int, Any]:
     """(exit code, what ``fn`` returned on the open outbox)."""
+    import asyncio
+
     from buffer.outbox import Outbox
 
     cfg = _buffer_config(args)

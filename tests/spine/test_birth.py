@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from agent.config import load_config
-from agent.forwarder import config_fingerprint
+from agent.gateway_events import config_fingerprint
 from tests.spine.agentproc import write_config
 
 
