@@ -56,7 +56,9 @@ class Wire:
             if rc > 0:
                 result: MQTTErrorCode = paho._loop_rc_handle(rc)
                 return result
-            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+            # paho also says "again" after 100 reads into one large packet: bytes still
+            # in the buffer would then wait for a readiness event that may not come.
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN and self._pos >= len(self._buf):
                 return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _sock_recv(self, bufsize: int) -> bytes:
