@@ -77,11 +77,6 @@ class Mosquitto:
             f"listener {self.port} 127.0.0.1",
         ]
         lines += self.extra or ["allow_anonymous true"]
-        if not any(line.startswith("max_queued_messages") for line in lines):
-            # Mosquitto's default (1000) drops QoS 1 messages to a subscriber that falls
-            # behind, as a test's platform subscriber does during a backlog drain, and a
-            # test must see every message the gateway had acknowledged.
-            lines.append("max_queued_messages 0")
         if self.acl is not None:
             acl_file = self.workdir / "acl"
             acl_file.write_text(self.acl)
