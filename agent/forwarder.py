@@ -3,7 +3,7 @@
 Delivery rules (see docs/events.md and ../shared/research/anchors-reliability.md §1):
 
 * A row leaves the outbox only after the broker's PUBACK with a reason code < 0x80.
-  aiomqtt 2.5.1 ignores PUBACK reason codes, so we hook paho's ``on_publish`` to see them;
+  aiomqtt 2.5.1 ignores PUBACK reason codes, so we read them ourselves (forwarder_wire.py);
   a negative PUBACK (e.g. 0x87, denied by the broker's ACL) dead-letters the row instead.
 * Every connection uses a fresh ``aiomqtt.Client``: paho re-sends its in-memory queue
   when the same client reconnects, which would duplicate what the outbox re-sends anyway.

@@ -1,4 +1,4 @@
-"""QoS 1 publishing on one aiomqtt connection, with PUBACK reason codes (see _Publisher).
+"""QoS 1 publishing on one aiomqtt connection, with PUBACK reason codes (see Publisher).
 
 Split out of agent/forwarder.py, which owns the connection loop and the outbox side.
 aiomqtt 2.5.1 ignores PUBACK reason codes and the broker's limits, so this module talks
@@ -20,9 +20,33 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from agent.forwarder_wire import Wire
 from agent.publish_deadline import AttemptLedger
 
 log = logging.getLogger("agent.forwarder")
+
+_MAX_REMAINING = 268_435_455  # MQTT's largest Remaining Length
+
+
+def _fixed_header(first: int, remaining: int) -> bytes:
+    """The fixed header: the first byte, then Remaining Length (variable byte integer)."""
+    out = bytearray((first,))
+    while True:
+        byte, remaining = remaining & 0x7F, remaining >> 7
+        out.append(byte | 0x80 if remaining else byte)
+        if not remaining:
+            return bytes(out)
+
+
+_REASONS: dict[int, ReasonCode] = {}
+
+
+def puback_reason(code: int) -> ReasonCode:
+    """paho's ReasonCode for a PUBACK reason code, one object per code."""
+    reason = _REASONS.get(code)
+    if reason is None:
+        reason = _REASONS[code] = ReasonCode(PacketTypes.PUBACK, identifier=code)
+    return reason
 
 
 class Refused(str):
@@ -46,10 +70,11 @@ class Publisher:
     """QoS 1 publishing on aiomqtt's connection, with PUBACK reason codes.
 
     aiomqtt 2.5.1 completes ``publish`` on any PUBACK and drops the reason code, and it
-    spends a task per publish on its timeout. We publish through the paho client that
-    aiomqtt drives (its socket callbacks run in our event loop) and hook ``on_publish``
-    and ``on_disconnect``: each PUBACK is recorded against its message id together with
-    its reason code, and a lost connection wakes the waiter at once.
+    spends a task per publish on its timeout. We queue our PUBLISH packets on the paho
+    client that aiomqtt drives (its socket callbacks run in our event loop), take each
+    PUBACK with its reason code from agent/forwarder_wire.py and hook ``on_disconnect``,
+    so that a lost connection wakes the waiter at once. The outbox row is the message's
+    only record: paho keeps no copy of it, so nothing is re-sent behind our back either.
 
     The in-flight window is ours, not paho's (paho runs with an unlimited window): paho
     would keep the overflow in its own queue and, on every PUBACK, scan its whole
@@ -79,10 +104,10 @@ class Publisher:
         self._head_since = 0.0  # when the oldest attempt became the oldest
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
-        self._rows: dict[int, int] = {}  # paho mid -> outbox row id, on the wire
+        self._rows: dict[int, int] = {}  # MQTT packet id -> outbox row id, on the wire
         self._queued: deque[tuple[int, str, bytes, bool]] = deque()  # waiting for the window
-        self._early: dict[int, ReasonCode | Refused | None] = {}
-        self._untracked: set[int] = set()  # replies: mids nobody waits for
+        self._topics: dict[str, bytes] = {}  # topic -> its length-prefixed UTF-8 field
+        self._v5 = self._paho.protocol == mqtt.MQTTv5
         self.results: list[tuple[int, ReasonCode | Refused | None]] = []
         self.progress = asyncio.Event()
         self.lost: BaseException | None = None
@@ -90,36 +115,31 @@ class Publisher:
         self._woken = False
         aiomqtt_on_disconnect: Any = self._paho.on_disconnect
 
-        def on_publish(c: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-            if mid in self._untracked:
-                self._untracked.discard(mid)
-                return
-            failed = reason if isinstance(reason, ReasonCode) and reason.is_failure else None
-            row = self._rows.pop(mid, None)
-            if row is None:
-                self._early[mid] = failed
-            else:
-                self.results.append((row, failed))
-                if not self._closed:
-                    self._ended(mid)
-            if self._queued:
-                self._send_queued()
-            if len(self.results) >= self._wake_at:
-                self.progress.set()
-            # aiomqtt's own on_publish is not chained: every publish on this connection
-            # goes through this class, so it would only look up (and miss) each mid.
-
         def on_disconnect(*args: Any) -> None:
             # (client, userdata, flags, reason, properties): the reason, not the flags.
             self.lost = aiomqtt.MqttError(f"connection lost: {args[3] if len(args) > 3 else ''}")
             self.progress.set()
             aiomqtt_on_disconnect(*args)
 
-        self._paho.on_publish = on_publish
         self._paho.on_disconnect = on_disconnect
         # paho's per-packet debug lines ("Received PUBACK …") cost a logger call per
         # message even when filtered out; connection changes are logged by the forwarder.
         self._paho.disable_logger()
+        Wire(self._paho, self._acked)
+
+    def _acked(self, mid: int, code: int) -> bool:
+        """A PUBACK (from Wire): record its outcome; False when the id is not ours."""
+        row = self._rows.pop(mid, None)
+        if row is None:
+            return False
+        self.results.append((row, None if code < 0x80 else puback_reason(code)))
+        if not self._closed:
+            self._ended(mid)
+        if self._queued:
+            self._send_queued()
+        if len(self.results) >= self._wake_at:
+            self.progress.set()
+        return True
 
     def publish(self, row_id: int, topic: str, payload: bytes, *, retain: bool = False) -> None:
         """Send one message, or queue it behind the window; its outcome appears in
@@ -141,12 +161,10 @@ class Publisher:
             props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             props.CorrelationData = correlation
         try:
-            info = self._paho.publish(topic, payload, qos=1, properties=props)
+            # paho's own publish: its PUBACK is not ours, so Wire hands it back to paho.
+            self._paho.publish(topic, payload, qos=1, properties=props)
         except ValueError as exc:
             log.warning("reply on %s not sendable: %s", topic, exc)
-            return
-        if info.rc == mqtt.MQTT_ERR_SUCCESS:
-            self._untracked.add(info.mid)
 
     def _send_queued(self) -> None:
         """Fill the window from the queue (called from paho's PUBACK handling)."""
@@ -160,19 +178,35 @@ class Publisher:
                 self.progress.set()
 
     def _send(self, row_id: int, topic: str, payload: bytes, retain: bool) -> None:
+        """Encode one QoS 1 PUBLISH, book its attempt and queue it on paho's connection.
+
+        paho's ``publish`` builds a message object, a message-info object with its own
+        lock and condition, and an in-flight table entry per message, all of which the
+        outbox already keeps; the packet itself is the same bytes."""
         try:
-            info = self._paho.publish(topic, payload, qos=1, retain=retain)
+            field = self._topic_field(topic)
+            if len(payload) > _MAX_REMAINING:
+                raise ValueError("Payload too large.")
         except ValueError as exc:
-            # A topic paho cannot carry, a payload over the MQTT limit: no retry can
+            # A topic MQTT cannot carry, a payload over the MQTT limit: no retry can
             # help; the forwarder keeps it as a dead letter.
             self.results.append((row_id, Refused(str(exc))))
             return
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
-        if info.mid in self._early:  # PUBACK already processed (defensive; not expected)
-            self.results.append((row_id, self._early.pop(info.mid)))
-            return
-        self._rows[info.mid] = row_id
+        paho = self._paho
+        if paho._sock is None:
+            raise aiomqtt.MqttCodeError(mqtt.MQTT_ERR_NO_CONN, "Could not publish message")
+        mid = paho._mid_generate()
+        props = b"\x00" if self._v5 else b""  # no properties
+        remaining = len(field) + 2 + len(props) + len(payload)
+        packet = b"".join(
+            (_fixed_header(0x32 | retain, remaining), field, mid.to_bytes(2, "big"), props, payload)
+        )
+        self._rows[mid] = row_id
+        self._book(mid)
+        paho._packet_queue(mqtt.PUBLISH, packet, mid, 1)
+
+    def _book(self, mid: int) -> None:
+        """Start attempt ``mid``'s bookkeeping; the first outstanding one starts the clock."""
         if self._closed:
             return
         ledger = self.ledger
@@ -185,7 +219,20 @@ class Publisher:
             self._head_since = time.monotonic()
             if self._timer is None:
                 self._arm(self._head_since + self._deadline_s)
-        self._order.append(info.mid)
+        self._order.append(mid)
+
+    def _topic_field(self, topic: str) -> bytes:
+        field = self._topics.get(topic)
+        if field is None:
+            raw = topic.encode()
+            if b"+" in raw or b"#" in raw:
+                raise ValueError("Publish topic cannot contain wildcards.")
+            if len(raw) > 65535:
+                raise ValueError("Publish topic is too long.")
+            if len(self._topics) >= 256:  # attachment topics carry their event id
+                self._topics.clear()
+            field = self._topics[topic] = len(raw).to_bytes(2, "big") + raw
+        return field
 
     def _ended(self, mid: int) -> None:
         """Book the PUBACK of attempt ``mid``; the next oldest one's deadline starts."""

@@ -233,3 +233,41 @@ def test_a_puback_that_never_comes_ends_its_attempt_at_the_deadline(broker: Mosq
         assert (ledger.started, ledger.expired, ledger.with_connection, ledger.open) == (2, 1, 1, 0)
 
     asyncio.run(go())
+
+
+@pytest.mark.parametrize("protocol", [aiomqtt.ProtocolVersion.V311, aiomqtt.ProtocolVersion.V5])
+def test_publisher_packets_arrive_byte_for_byte(
+    broker: Mosquitto, protocol: aiomqtt.ProtocolVersion
+) -> None:
+    # Publisher encodes its PUBLISH packets and agent/forwarder_wire.py reads what comes
+    # back: every Remaining Length size (1 to 4 bytes), an empty payload and a topic
+    # outside ASCII go out, and come back on our own subscription between the PUBACKs.
+    payloads = [b"", b"a", bytes(range(256)), b"y" * 20_000, b"z" * 2_100_000]
+    payloads += [f"small {i}".encode() for i in range(40)]
+    sent = {(f"wire/ü/{i}", p) for i, p in enumerate(payloads)}
+
+    async def go() -> set[tuple[str, bytes]]:
+        client = aiomqtt.Client(
+            "127.0.0.1",
+            port=broker.port,
+            identifier=f"wire-{protocol.name}",
+            protocol=protocol,
+            max_inflight_messages=0,
+        )
+        got: set[tuple[str, bytes]] = set()
+        async with client:
+            await client.subscribe("wire/#", qos=1)
+            publisher = _Publisher(client, window=4)
+            for i, payload in enumerate(payloads):
+                publisher.publish(i, f"wire/ü/{i}", payload)
+            await asyncio.wait_for(publisher.wait_results(len(payloads), timeout=20), 30)
+            assert dict(publisher.take_results()) == dict.fromkeys(range(len(payloads)))
+            async with asyncio.timeout(30):
+                async for message in client.messages:
+                    assert isinstance(message.payload, bytes)
+                    got.add((message.topic.value, message.payload))
+                    if len(got) == len(payloads):
+                        break
+        return got
+
+    assert asyncio.run(go()) == sent
