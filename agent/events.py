@@ -89,7 +89,9 @@ class EventData(BaseModel):
     sets them (:meth:`to_data`), as the hand-built dicts did before the contract existed.
     """
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Built on first use (defer_build): a model's validator and serializer take ~40 kB
+    # each, and of the ~50 registered types a gateway emits a handful (issue 19 item 1).
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     def to_data(self) -> dict[str, Any]:
         """The JSON-ready ``data`` of an event: fields the producer set, by their aliases."""
