@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent.status import DeviceStatus, StatusSnapshot
 
@@ -32,6 +32,8 @@ Verdict = Literal["pass", "warn", "fail", "skip"]
 
 class Finding(BaseModel):
     """One check's result: ``check`` is a stable name (the runbook's heading)."""
+
+    model_config = ConfigDict(defer_build=True)  # built by ``diag``, never by ``run``
 
     check: str
     target: str = Field(default="", description="Which device, file or host.")

@@ -72,7 +72,7 @@ class Receipt(BaseModel):
     ``by`` is an opaque operator reference, never a name (issue 13 item 2).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # the contract's; not used by run
 
     id: str = Field(description="The alarm event's id.")
     stage: Literal["stored", "acknowledged"]
@@ -87,13 +87,13 @@ class CommandRequest(BaseModel):
     for ``ping``); the commands module registers their models here when it lands.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class CommandReply(BaseModel):
     """The gateway's answer to a :class:`CommandRequest`, on the request's response topic."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 def config_fingerprint(config: BaseModel) -> str:

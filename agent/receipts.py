@@ -37,7 +37,7 @@ TOPIC_SUFFIX = "receipts"
 class Receipt(BaseModel):
     """The payload of ``edge/{gateway_id}/receipts`` (the platform writes it)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)  # on the first receipt
 
     id: str = Field(min_length=1, max_length=64, description="The alarm's CloudEvents id.")
     stage: Literal["stored", "acknowledged"]

@@ -25,7 +25,9 @@ DRIVER_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"  # as agent.driver.DriverCon
 class Request(BaseModel):
     """Fields every command accepts."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on the first command (defer_build): most gateways run for days without one,
+    # and the ~20 command models cost ~1 MB built (issue 19 item 1).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     requester: str | None = Field(default=None, pattern=REQUESTER_PATTERN)
 
@@ -101,7 +103,7 @@ class SnapshotRequest(Request):
 
 
 class Result(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class PingResult(Result):
@@ -193,7 +195,7 @@ ErrorCode = Literal[
 
 
 class ErrorInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     code: ErrorCode
     message: str
@@ -203,7 +205,7 @@ class ErrorInfo(BaseModel):
 class CommandReply(BaseModel):
     """What the gateway publishes on the request's response topic."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     command: str
     gateway: str
