@@ -28,7 +28,8 @@ from vision.postprocess import (
     postprocess,
 )
 from vision.preprocess import InputBuffer, Roi, check_frame, clamp_roi
-from vision.types import Detection
+from vision.types import Box, Detection
+from vision.verify import Verdict, verify
 
 _HASH_CHUNK = 1 << 20
 
@@ -176,6 +177,10 @@ class Detector:
         frame = check_frame(frame_bgr)
         x1, y1, x2, y2 = clamp_roi(roi, (frame.shape[0], frame.shape[1]))
         return self._run(frame[y1:y2, x1:x2], (x1, y1))
+
+    def verify(self, frame_bgr: npt.NDArray[np.uint8], box: Box) -> Verdict:
+        """Re-check a two-wheeler at ``box`` (frame pixels) on its crop (``config.verify``)."""
+        return verify(check_frame(frame_bgr), box, self.detect, self.config.verify)
 
     def _run(self, image: npt.NDArray[np.uint8], offset: tuple[int, int]) -> list[Detection]:
         t0 = time.perf_counter()
