@@ -10,7 +10,8 @@ cameras with an open candidate faster, and all of them stretch their interval wh
 shared worker is busy instead of queueing frames. Every sample covers the whole frame, so
 the first one after start is the startup scan of every zone (bikes parked before boot are
 found); with ``sampling.zone_crops`` each zone is also re-scanned at higher resolution
-every ``sampling.rescan_every_s``.
+every ``sampling.rescan_every_s``. Before a violation is announced its candidate gets
+one second look on its crop (``model.verify``, :mod:`vision.verify`).
 """
 
 from __future__ import annotations

@@ -25,7 +25,9 @@ Three deliberate changes from upstream, each with its reason:
   the partial box sat 100 % inside and 0.09 above). A part of a bike that is not inside
   the whole one (a rear half beside a front-half box) is not caught by this rule.
 
-NMS is greedy, with upstream's ``+1`` pixel areas.
+NMS is greedy, with upstream's ``+1`` pixel areas. It runs once for all labels, each
+label's boxes shifted far apart in x so that they never overlap: the same decisions as one
+NMS per label, in a handful of numpy calls per frame rather than a handful per label.
 """
 
 from __future__ import annotations
