@@ -27,7 +27,7 @@ from vision.postprocess import (
     make_label_groups,
     postprocess,
 )
-from vision.preprocess import InputBuffer, Roi, check_frame, clamp_roi
+from vision.preprocess import InputBuffer, Roi, check_frame, clamp_roi, single_threaded_opencv
 from vision.types import Box, Detection
 from vision.verify import Verdict, verify
 
@@ -108,6 +108,7 @@ class Detector:
         # The model input, reused every frame (one worker thread owns the detector, and the
         # tensor is consumed by session.run before the next frame is prepared).
         self._input = InputBuffer(self.input_hw)
+        single_threaded_opencv()
 
     def _check_shapes(self, path: Path) -> tuple[str, str]:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
