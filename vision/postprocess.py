@@ -25,9 +25,7 @@ Three deliberate changes from upstream, each with its reason:
   the partial box sat 100 % inside and 0.09 above). A part of a bike that is not inside
   the whole one (a rear half beside a front-half box) is not caught by this rule.
 
-NMS is greedy, with upstream's ``+1`` pixel areas. It runs once for all labels, each
-label's boxes shifted far apart in x so that they never overlap: the same decisions as one
-NMS per label, in a handful of numpy calls per frame rather than a handful per label.
+NMS is greedy, with upstream's ``+1`` pixel areas.
 """
 
 from __future__ import annotations
@@ -221,72 +219,41 @@ def _contained(boxes: npt.NDArray[np.float64], fraction: float) -> npt.NDArray[n
     return hit
 
 
-# Boxes of label g are shifted by g * _LABEL_OFFSET in x for the one NMS over all labels,
-# so boxes of different labels never overlap (frame coordinates are far below this).
-_LABEL_OFFSET = 1.0e7
-
-
-@dataclass(slots=True)
-class _Pool:
-    """Every (row, label) pair NMS sees: candidates first, then suppressors, row order."""
-
-    rows: npt.NDArray[np.intp]
-    group: npt.NDArray[np.intp]
-    scores: npt.NDArray[np.float64]
-    is_label: npt.NDArray[np.bool_]
-
-
-def _pool(live: _Rows, suppressors: npt.NDArray[np.intp], spec: DecodeSpec) -> _Pool:
-    """The rows each label claims (best class, within the margin) and its suppressors."""
-    group_scores = np.stack(
-        [live.class_scores[:, list(g.class_ids)].max(axis=1) for g in spec.groups], axis=1
+def _label_detections(
+    live: _Rows,
+    boxes_all: FloatArray,
+    suppressors: npt.NDArray[np.intp],
+    group: LabelGroup,
+    spec: DecodeSpec,
+    ratio: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[str]]:
+    """NMS and containment for one label: boxes (model input / ratio), scores, class names."""
+    per_class = live.class_scores[:, list(group.class_ids)]
+    scores = per_class.max(axis=1)
+    own = (scores >= spec.score_threshold) & (scores >= live.best - spec.class_margin)
+    candidates = np.flatnonzero(own)
+    if candidates.size == 0:  # suppressors alone report nothing: skip the NMS
+        return np.empty((0, 4)), np.empty(0), []
+    # A row this label claims within the margin does not also suppress itself.
+    suppressors = suppressors[~own[suppressors]]
+    pool = np.concatenate((candidates, suppressors))
+    boxes = boxes_all[pool].astype(np.float64) / ratio
+    pool_scores = np.concatenate((scores[candidates], live.best[suppressors])).astype(np.float64)
+    is_label = np.arange(pool.size) < candidates.size
+    finite = np.isfinite(boxes).all(axis=1) & np.isfinite(pool_scores)
+    pool, boxes, pool_scores, is_label = (
+        pool[finite],
+        boxes[finite],
+        pool_scores[finite],
+        is_label[finite],
     )
-    own = (group_scores >= spec.score_threshold) & (
-        group_scores >= (live.best - spec.class_margin)[:, None]
-    )
-    c_rows, c_group = np.nonzero(own)
-    # A suppressor joins every label's NMS, except a label that claims it within the margin.
-    sup = np.zeros_like(own)
-    sup[suppressors] = True
-    s_rows, s_group = np.nonzero(sup & ~own)
-    return _Pool(
-        rows=np.concatenate((c_rows, s_rows)),
-        group=np.concatenate((c_group, s_group)),
-        scores=np.concatenate((group_scores[c_rows, c_group], live.best[s_rows])).astype(
-            np.float64
-        ),
-        is_label=np.arange(c_rows.size + s_rows.size) < c_rows.size,
-    )
-
-
-def _all_detections(
-    live: _Rows, suppressors: npt.NDArray[np.intp], spec: DecodeSpec, ratio: float
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.intp], list[str]]:
-    """NMS and containment for every label in one pass: boxes (model input / ratio), scores,
-    label index (into ``spec.groups``) and source class names, by label then best first.
-
-    The same decisions as one NMS per label (each label's boxes are shifted apart, so they
-    never suppress each other), with a handful of numpy calls per frame instead of a
-    handful per label.
-    """
-    pool = _pool(live, suppressors, spec)
-    if not pool.is_label.any():  # suppressors alone report nothing: skip the NMS
-        return np.empty((0, 4)), np.empty(0), np.empty(0, np.intp), []
-    boxes = live.boxes()[pool.rows].astype(np.float64) / ratio
-    finite = np.isfinite(boxes).all(axis=1) & np.isfinite(pool.scores)
-    boxes, scores = boxes[finite], pool.scores[finite]
-    rows, group, is_label = pool.rows[finite], pool.group[finite], pool.is_label[finite]
-    shifted = boxes + (group * _LABEL_OFFSET)[:, None] * np.array([1.0, 0.0, 1.0, 0.0])
-    keep = np.asarray([k for k in nms(shifted, scores, spec.nms_iou) if is_label[k]], np.intp)
+    keep = np.asarray([k for k in nms(boxes, pool_scores, spec.nms_iou) if is_label[k]], np.intp)
+    boxes, pool_scores, pool = boxes[keep], pool_scores[keep], pool[keep]
     if keep.size > 1 and spec.contain < 1.0:
-        keep = keep[~_contained(shifted[keep], spec.contain)]
-    keep = keep[np.argsort(group[keep], kind="stable")]  # by label, best first within each
-    names = []
-    for k in keep.tolist():
-        g = spec.groups[int(group[k])]
-        per_class = live.class_scores[int(rows[k]), list(g.class_ids)]
-        names.append(g.source_names[int(per_class.argmax())])
-    return boxes[keep], scores[keep], group[keep], names
+        whole = ~_contained(boxes, spec.contain)
+        boxes, pool_scores, pool = boxes[whole], pool_scores[whole], pool[whole]
+    names = [group.source_names[int(i)] for i in per_class[pool].argmax(axis=1)]
+    return boxes, pool_scores, names
 
 
 def postprocess(
@@ -311,16 +278,20 @@ def postprocess(
     if live.rows.shape[0] == 0:
         return []
     suppressors = _suppressors(live, spec)
-    boxes, scores, group, names = _all_detections(live, suppressors, spec, ratio)
+    boxes_all = live.boxes()
     w_img, h_img = image_wh
-    clipped = np.clip(boxes, 0.0, np.asarray([w_img, h_img, w_img, h_img]))
-    ok = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
-    shifted = clipped + np.asarray([offset[0], offset[1], offset[0], offset[1]])
-    labels = [g.label for g in spec.groups]
-    return [
-        Detection(labels[g], score, tuple(box), name)
-        for box, score, g, name, good in zip(
-            shifted.tolist(), scores.tolist(), group.tolist(), names, ok.tolist(), strict=True
-        )
-        if good
-    ]
+    limit = np.asarray([w_img, h_img, w_img, h_img])
+    shift = np.asarray([offset[0], offset[1], offset[0], offset[1]])
+    detections: list[Detection] = []
+    for group in spec.groups:
+        boxes, scores, names = _label_detections(live, boxes_all, suppressors, group, spec, ratio)
+        clipped = np.clip(boxes, 0.0, limit)
+        ok = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+        for box, score, name in zip(
+            (clipped + shift)[ok].tolist(),
+            scores[ok].tolist(),
+            np.asarray(names)[ok].tolist(),
+            strict=True,
+        ):
+            detections.append(Detection(group.label, float(score), tuple(box), str(name)))
+    return detections
