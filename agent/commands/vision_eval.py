@@ -1,8 +1,10 @@
 """``edge-agent vision eval``: how well the detector works on labelled photos.
 
 ``vision eval --model M [--sha256 HEX] --labels L.json IMAGE...|DIR [--json] [--plot PR.png]
-[--crops DIR]`` prints precision, recall and F1 at IoU 0.5 at the configured threshold, a
-threshold sweep, and each image's misses and false alarms; ``--plot`` writes the
+[--crops DIR] [--verify MODE]`` prints precision, recall and F1 at IoU 0.5 at the configured
+threshold, also after the second look a violation gets (``with_verify``, unless ``--verify
+off``; every rejected box with its reason), a threshold sweep, and each image's misses and
+false alarms; ``--plot`` writes the
 precision-recall curve as a PNG and ``--crops`` saves a crop of every miss and false alarm.
 Labels use the shared test-data format (``labels.json``); the logic is in
 ``vision.evaluate``. Registered into the ``vision`` group by ``agent.commands.vision``.
