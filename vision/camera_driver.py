@@ -10,7 +10,8 @@ cameras with an open candidate faster, and all of them stretch their interval wh
 shared worker is busy instead of queueing frames. Every sample covers the whole frame, so
 the first one after start is the startup scan of every zone (bikes parked before boot are
 found); with ``sampling.zone_crops`` each zone is also re-scanned at higher resolution
-every ``sampling.rescan_every_s``.
+every ``sampling.rescan_every_s``. Before a violation is announced its candidate gets
+one second look on its crop (``model.verify``, :mod:`vision.verify`).
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ from vision.evidence import Snapshot, SnapshotLimits, make_snapshot
 from vision.evidence_store import FirstSightingStore
 from vision.geometry import inference_rect, polygon_pixels, polygon_rect
 from vision.inference import InferenceWorker
-from vision.observe import merge_detections, observations, pixel_box
+from vision.observe import merge_detections, observations, pixel_box, settle, to_check
 from vision.sampling import SamplingPolicy
 from vision.types import PERSON, Detection
+from vision.verify import Verdict
 from vision.violations import (
     camera_offline_event,
     camera_online_event,
@@ -97,6 +99,7 @@ class CameraDriver:
         self._last_save = 0.0
         self._camera_offline = False  # an offline alarm was sent and no recovery yet
         self._inference_errors = 0
+        self._verified: set[str] = set()  # candidates whose violation had its second look
         # Read by the local console (vision/live.py) on request; never by the loop itself.
         self.grabber: FrameGrabber | None = None
         self.last_detections: list[Detection] = []
@@ -261,10 +264,32 @@ class CameraDriver:
         self.last_sample = frame  # the frame those detections are of (vision/snapshot.py)
         now = time.monotonic()
         sample = Sample(frame.t, _wall(frame.t, now), observations(image, detections))
-        for decision in self.engine.step(sample):
+        decisions = await self._second_look(worker, frame, self.engine.step(sample))
+        for decision in decisions:
             await self._act(decision, sink, encoder, frame, detections)
         if self.engine.dirty or (self.engine.candidates and now - self._last_save > _SAVE_EVERY_S):
             await asyncio.to_thread(self._save)
+
+    async def _second_look(
+        self, worker: InferenceWorker, frame: Frame, decisions: list[Decision]
+    ) -> list[Decision]:
+        """Re-check each new violation on its crop (``model.verify``) before it is announced:
+        one or two inferences per candidate, once, never per frame."""
+        pending = to_check(self.engine, decisions, self._verified)
+        if not pending or worker.config.verify == "off":
+            self._verified.update(pending)
+            return decisions
+        verdicts: dict[str, Verdict | None] = {}
+        for cid, anchor in pending.items():
+            try:
+                verdict = await worker.verify(frame.image, pixel_box(anchor, frame.image))
+            except Exception as exc:  # the next sighting asks again
+                log.warning("camera %s: second look at %s failed: %s", self.name, cid, exc)
+                verdicts[cid] = None
+                continue
+            verdicts[cid] = verdict
+            log.info("camera %s: candidate %s %s", self.name, cid, verdict.reason())
+        return settle(self.engine, decisions, verdicts, self._verified)
 
     async def _act(
         self,

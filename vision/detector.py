@@ -27,8 +27,9 @@ from vision.postprocess import (
     make_label_groups,
     postprocess,
 )
-from vision.preprocess import InputBuffer, Roi, check_frame, clamp_roi
-from vision.types import Detection
+from vision.preprocess import InputBuffer, Roi, check_frame, clamp_roi, single_threaded_opencv
+from vision.types import Box, Detection
+from vision.verify import Verdict, verify
 
 _HASH_CHUNK = 1 << 20
 
@@ -107,6 +108,7 @@ class Detector:
         # The model input, reused every frame (one worker thread owns the detector, and the
         # tensor is consumed by session.run before the next frame is prepared).
         self._input = InputBuffer(self.input_hw)
+        single_threaded_opencv()
 
     def _check_shapes(self, path: Path) -> tuple[str, str]:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
@@ -176,6 +178,10 @@ class Detector:
         frame = check_frame(frame_bgr)
         x1, y1, x2, y2 = clamp_roi(roi, (frame.shape[0], frame.shape[1]))
         return self._run(frame[y1:y2, x1:x2], (x1, y1))
+
+    def verify(self, frame_bgr: npt.NDArray[np.uint8], box: Box) -> Verdict:
+        """Re-check a two-wheeler at ``box`` (frame pixels) on its crop (``config.verify``)."""
+        return verify(check_frame(frame_bgr), box, self.detect, self.config.verify)
 
     def _run(self, image: npt.NDArray[np.uint8], offset: tuple[int, int]) -> list[Detection]:
         t0 = time.perf_counter()

@@ -3,19 +3,16 @@
 A *candidate* is a two-wheeler standing in a zone. It is remembered by where it stands
 (its anchor box) and what it looks like (an optional appearance signature), not by a
 tracker id, so its timer survives a person walking in front of it, missed detections,
-lighting changes and the model flipping between "bicycle" and "motorcycle". The timer is
-seconds of the injected clock (never frame counts); it pauses while a person stands with
-the bike or the zone's schedule is off. After ``grace_s`` of unattended presence, and only
-on a sample that actually sees the bike, the candidate becomes a violation. It is cleared
-when the bike has not been seen for the zone's gap tolerance, or when its track is seen
-moving away. Every transition is returned as a :class:`Decision` with a reason, so replay
-can show why an alert was, or was not, raised.
+lighting changes and "bicycle"/"motorcycle" flips. The timer is seconds of the injected
+clock; it pauses while a person stands with the bike or the zone's schedule is off. After
+``grace_s`` unattended, on a sample that sees the bike, the candidate becomes a violation,
+cleared when the bike is unseen for the gap tolerance or its track moves away. Every
+transition is a :class:`Decision` with a reason, so replay shows why an alert was raised.
 
-Types: ``vision.dwell_types`` (re-exported), matching: ``vision.dwell_match``, geometry:
-``vision.geometry``; one :class:`_Step` holds what a step knows. In an ``elevator_car``
-zone attendance never pauses the timer (see ``ZoneConfig.attendance_pauses``).
-
-No OpenCV, no onnxruntime, no I/O: the driver feeds it, ``dwell_store`` persists it.
+Types: ``vision.dwell_types``, matching: ``vision.dwell_match``; one :class:`_Step` holds
+what a step knows. In an ``elevator_car`` zone attendance never pauses the timer. No OpenCV,
+onnxruntime or I/O: the driver feeds it (and may :meth:`DwellEngine.reject` a violation a
+second look did not confirm), ``dwell_store`` persists it.
 """
 
 from __future__ import annotations
@@ -60,6 +57,9 @@ __all__ = [
     "appearance_similarity",
     "facts",
 ]
+
+
+Obs = Observation | None
 
 
 @dataclass
@@ -115,6 +115,14 @@ class DwellEngine:
         """The driver made the violation-cleared event durable."""
         if self.ended.pop(candidate_id, None) is not None:
             self.dirty = True
+
+    def reject(self, candidate_id: str, t: float, wall: datetime, why: str) -> list[Decision]:
+        """Drop a candidate whose violation a second look did not confirm (not announced)."""
+        cand = self.candidates.get(candidate_id)
+        st = _Step(t, wall, {}, (), ())
+        if cand is not None and (cand.violation is None or not cand.violation.announced):
+            self._end(st, cand, why)
+        return st.out
 
     def mark_announced(self, candidate_id: str) -> None:
         """The driver made the violation-started event durable; don't send it again."""
@@ -407,8 +415,7 @@ class DwellEngine:
         self._say(st, DecisionKind.DROPPED, cand, drop_reason(cand, zc, why))
 
     def _bound(self, st: _Step) -> None:
-        excess = len(self.candidates) - self.settings.max_candidates
-        if excess <= 0:
+        if (excess := len(self.candidates) - self.settings.max_candidates) <= 0:
             return
         pending = sorted(
             (c for c in self.candidates.values() if c.violation is None),
@@ -418,12 +425,7 @@ class DwellEngine:
             self._end(st, cand, "candidate memory full; least recently seen dropped")
 
     def _say(
-        self,
-        st: _Step,
-        kind: DecisionKind,
-        cand: Candidate,
-        reason: str,
-        obs: Observation | None = None,
+        self, st: _Step, kind: DecisionKind, cand: Candidate, reason: str, obs: Obs = None
     ) -> None:
         zc = self.zones[cand.zone_id].config
         st.out.append(
@@ -433,12 +435,9 @@ class DwellEngine:
     # -- restart --------------------------------------------------------------------
 
     def rebase(self, now: float) -> None:
-        """Resume after a blind spell (camera offline): what happened meanwhile is unknown.
-
-        The blind time is not counted as dwell, and every candidate gets a fresh gap
-        tolerance to be seen again, exactly as after a restart. Without this, a camera back
-        from a ten-minute outage would clear every violation and re-raise it after grace.
-        """
+        """Resume after a blind spell (camera offline): the blind time is not dwell, and every
+        candidate gets a fresh gap tolerance, as after a restart (else a camera back from a
+        ten-minute outage would clear every violation and re-raise it after grace)."""
         for cand in self.candidates.values():
             cand.last_step = now
             cand.last_seen = max(cand.last_seen, now)

@@ -27,6 +27,7 @@ from vision.geometry import iou
 from vision.plot import save_crop
 from vision.preprocess import read_image
 from vision.types import TWO_WHEELER, Box, Detection
+from vision.verify import Verdict
 
 IOU_MATCH = 0.5
 SWEEP = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 .. 0.95
@@ -199,16 +200,40 @@ class _Detects(Protocol):
     def detect(self, frame_bgr: npt.NDArray[np.uint8]) -> list[Detection]: ...
 
 
+class _Verifies(Protocol):
+    def verify(self, frame_bgr: npt.NDArray[np.uint8], box: Box) -> Verdict: ...
+
+
+def verified(
+    verifier: _Verifies, image: npt.NDArray[np.uint8], detections: Sequence[Detection]
+) -> tuple[list[Detection], list[tuple[Detection, Verdict]]]:
+    """The detections a second look keeps, and the two-wheelers it rejected (with why)."""
+    kept: list[Detection] = []
+    rejected: list[tuple[Detection, Verdict]] = []
+    for det in detections:
+        verdict = verifier.verify(image, det.box) if det.label == TWO_WHEELER else None
+        if verdict is None or verdict.confirmed:
+            kept.append(det)
+        else:
+            rejected.append((det, verdict))
+    return kept, rejected
+
+
 def run_eval(
     detector: _Detects,
     low_detector: _Detects,
     paths: Sequence[Path],
     labelled: LabelledSet,
     crops: Path | None = None,
+    verifier: _Verifies | None = None,
 ) -> dict[str, Any]:
     """Score ``detector`` (at its threshold) and ``low_detector`` (at ``SWEEP[0]``, for the
-    sweep) on ``paths``; images missing from ``labelled`` are listed, not scored."""
+    sweep) on ``paths``; images missing from ``labelled`` are listed, not scored. With a
+    ``verifier`` the figures are also given after its second look (``with_verify``), the
+    check the camera makes once before a violation."""
     results: list[ImageResult] = []
+    checked: list[ImageResult] = []
+    rejected: dict[str, list[dict[str, Any]]] = {}
     low_run: dict[str, list[Detection]] = {}
     unlabelled: list[str] = []
     for path in paths:
@@ -217,13 +242,22 @@ def run_eval(
             unlabelled.append(str(path))
             continue
         image = read_image(path)
-        result = score_image(path.name, detector.detect(image), truth)
+        found = detector.detect(image)
+        result = score_image(path.name, found, truth)
         results.append(result)
         low_run[path.name] = low_detector.detect(image)
         if crops is not None:
             _save_crops(image, result, crops)
+        if verifier is not None:
+            kept, dropped = verified(verifier, image, found)
+            checked.append(score_image(path.name, kept, truth))
+            rejected[path.name] = [_det_json(d) | {"why": v.reason()} for d, v in dropped]
     threshold = float(getattr(getattr(detector, "config", None), "score_threshold", 0.0))
     out = report(results, low_run, labelled.truth, threshold)
+    if verifier is not None:
+        out["with_verify"] = total(checked).as_dict()
+        for row in out["per_image"]:
+            row["rejected_by_verify"] = rejected.get(row["file"], [])
     out["unlabelled"] = unlabelled
     return out
 

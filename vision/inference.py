@@ -21,7 +21,9 @@ import asyncio
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -29,11 +31,13 @@ import numpy.typing as npt
 from vision.detector import Detector
 from vision.model_config import ModelConfig
 from vision.preprocess import Roi
-from vision.types import Detection
+from vision.types import Box, Detection
+from vision.verify import Verdict
 
 THREAD_NAME = "vision-inference"
 DEFAULT_WINDOW_S = 10.0
 _MAX_SPANS = 4096
+_T = TypeVar("_T")
 
 
 def _name_thread() -> None:
@@ -103,32 +107,39 @@ class InferenceWorker:
         Cancelling the caller before the request starts withdraws it. The frame is read on
         the worker thread: do not modify it until this returns.
         """
+        if roi is None:
+            return await self._submit(self.detector.detect, frame)
+        return await self._submit(self.detector.detect_in, frame, roi)
+
+    async def verify(self, frame: npt.NDArray[np.uint8], box: Box) -> Verdict:
+        """Re-check a two-wheeler on its crop (``Detector.verify``) on the worker thread."""
+        return await self._submit(self.detector.verify, frame, box)
+
+    async def _submit(self, call: Callable[..., _T], *args: object) -> _T:
         with self._lock:
             if self._closed:
                 raise RuntimeError("inference worker is closed")
             self._waiting += 1
             try:
-                future = self._executor.submit(self._run, frame, roi)
+                future = self._executor.submit(self._run, call, *args)
             except RuntimeError:  # executor shut down between the check and submit
                 self._waiting -= 1
                 raise
         future.add_done_callback(self._on_done)
         return await asyncio.wrap_future(future)
 
-    def _on_done(self, future: Future[list[Detection]]) -> None:
+    def _on_done(self, future: Future[Any]) -> None:
         if future.cancelled():  # withdrawn before it started: _run never ran
             with self._lock:
                 self._waiting -= 1
 
-    def _run(self, frame: npt.NDArray[np.uint8], roi: Roi | None) -> list[Detection]:
+    def _run(self, call: Callable[..., _T], *args: object) -> _T:
         started = time.monotonic()
         with self._lock:
             self._waiting -= 1
             self._running_since = started
         try:
-            if roi is None:
-                return self.detector.detect(frame)
-            return self.detector.detect_in(frame, roi)
+            return call(*args)
         except Exception:
             self.errors += 1
             raise

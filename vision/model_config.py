@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 # ../shared/models/PROVENANCE.md.
 DEFAULT_CLASS_MAP: dict[int, str] = {0: "person", 1: "two_wheeler", 3: "two_wheeler"}
 DEFAULT_SOURCE_NAMES: dict[int, str] = {0: "person", 1: "bicycle", 3: "motorcycle"}
+
+# How a two-wheeler is re-checked before it becomes a violation (vision/verify.py).
+VerifyMode = Literal["off", "crop", "crop_flip"]
 
 
 class ModelConfig(BaseModel):
@@ -41,4 +45,10 @@ class ModelConfig(BaseModel):
         "class score, or within this much of it (0 = upstream's best-class rule).",
     )
     nms_iou: float = Field(default=0.45, gt=0, le=1)
+    verify: VerifyMode = Field(
+        default="crop_flip",
+        description="Second look before a violation: re-detect on the candidate's crop "
+        "(crop), and on its mirror too (crop_flip), or not at all (off). One or two extra "
+        "inferences per candidate at confirmation, none per frame.",
+    )
     threads: int = Field(default=2, ge=1, le=16, description="Inference threads (shared).")

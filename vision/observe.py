@@ -1,4 +1,5 @@
-"""From detector output to dwell-engine input: merge zone-crop results, normalise, sign.
+"""From detector output to dwell-engine input: merge zone-crop results, normalise, sign;
+and the second look at a violation before it is announced (``vision/verify.py``).
 
 Shared by the camera driver and replay, so both feed the engine identically.
 """
@@ -10,10 +11,11 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from vision.dwell import VEHICLE_LABELS, Observation
+from vision.dwell import VEHICLE_LABELS, Decision, DecisionKind, DwellEngine, Observation
 from vision.evidence import appearance_signature
 from vision.geometry import iou, normalise_box
 from vision.types import Detection
+from vision.verify import Verdict
 
 # Two results for the same object from the full frame and a zone crop overlap strongly.
 _DUPLICATE_IOU = 0.6
@@ -54,3 +56,44 @@ def pixel_box(
 ) -> tuple[float, float, float, float]:
     h, w = frame.shape[:2]
     return (box[0] * w, box[1] * h, box[2] * w, box[3] * h)
+
+
+def to_check(
+    engine: DwellEngine, decisions: Sequence[Decision], verified: set[str]
+) -> dict[str, tuple[float, float, float, float]]:
+    """Candidates about to become a violation that have not had their second look yet,
+    with their anchor box (normalised). ``verified`` is pruned to live candidates."""
+    verified &= set(engine.candidates)
+    return {
+        d.candidate: engine.candidates[d.candidate].anchor
+        for d in decisions
+        if d.kind is DecisionKind.VIOLATION_STARTED
+        and d.candidate in engine.candidates
+        and d.candidate not in verified
+    }
+
+
+def settle(
+    engine: DwellEngine,
+    decisions: Sequence[Decision],
+    verdicts: dict[str, Verdict | None],
+    verified: set[str],
+) -> list[Decision]:
+    """Apply second looks: a confirmed violation goes on, a rejected candidate is dropped
+    (the engine says why), and one whose check failed (``None``) waits for the next sighting.
+    """
+    out: list[Decision] = []
+    for d in decisions:
+        cid = d.candidate
+        if cid is None or cid not in verdicts or d.kind is not DecisionKind.VIOLATION_STARTED:
+            out.append(d)
+            continue
+        verdict = verdicts[cid]
+        if verdict is None:
+            continue
+        if verdict.confirmed:
+            verified.add(cid)
+            out.append(d)
+            continue
+        out += engine.reject(cid, d.t, d.wall, f"two-wheeler {verdict.reason()}")
+    return out

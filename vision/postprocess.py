@@ -30,6 +30,7 @@ NMS is greedy, with upstream's ``+1`` pixel areas.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,7 +158,7 @@ def _check(raw: npt.NDArray[np.floating], ratio: float, spec: DecodeSpec) -> Flo
     rows = raw.reshape(-1, raw.shape[-1]) if raw.ndim == 3 else raw
     if rows.ndim != 2 or rows.shape[0] != spec.grid.rows or rows.shape[1] < 6:
         raise ValueError(f"model output has shape {raw.shape}, expected (1, {spec.grid.rows}, 5+C)")
-    if not (np.isfinite(ratio) and ratio > 0):
+    if not (math.isfinite(ratio) and ratio > 0):
         raise ValueError(f"ratio must be a positive number, got {ratio}")
     for group in spec.groups:
         if max(group.class_ids) >= rows.shape[1] - 5:
@@ -194,15 +195,12 @@ def _live_rows(rows: FloatArray, spec: DecodeSpec) -> _Rows:
 
 def _suppressors(live: _Rows, spec: DecodeSpec) -> npt.NDArray[np.intp]:
     """Rows whose best class is not mapped to any label, at or above the threshold."""
-    num_classes = live.class_scores.shape[1]
-    mapped = np.zeros(num_classes, dtype=bool)
-    for group in spec.groups:
-        mapped[list(group.class_ids)] = True
-    if mapped.all() or live.rows.shape[0] == 0:
+    mapped = sorted({i for group in spec.groups for i in group.class_ids})
+    if len(mapped) == live.class_scores.shape[1] or live.rows.shape[0] == 0:
         return np.empty(0, dtype=np.intp)
-    other = live.class_scores[:, ~mapped].max(axis=1)
+    # The best unmapped score beats every mapped one exactly when the row's best does.
     best_mapped = live.class_scores[:, mapped].max(axis=1)
-    return np.flatnonzero((other >= spec.score_threshold) & (other > best_mapped))
+    return np.flatnonzero((live.best >= spec.score_threshold) & (live.best > best_mapped))
 
 
 def _contained(boxes: npt.NDArray[np.float64], fraction: float) -> npt.NDArray[np.bool_]:

@@ -21,7 +21,7 @@ from vision.capture import clip_frames
 from vision.config import CameraConfig
 from vision.dwell import Candidate, Decision, DecisionKind, DwellEngine, EngineSettings, Sample
 from vision.geometry import inference_rect, polygon_rect
-from vision.observe import merge_detections, observations
+from vision.observe import merge_detections, observations, pixel_box, settle, to_check
 from vision.sampling import SamplingPolicy
 from vision.types import Detection
 
@@ -84,6 +84,7 @@ def replay_clip(
     result = ReplayResult()
     next_t = 0.0
     next_rescan = 0.0
+    verified: set[str] = set()
     for t, frame in clip_frames(clip):
         result.frames += 1
         result.duration_s = t
@@ -98,7 +99,8 @@ def replay_clip(
                 found.append(detector.detect_in(frame, polygon_rect(zone.polygon, w, h)))
         obs = observations(frame, merge_detections(found))
         now = time_offset + t
-        for decision in engine.step(Sample(now, wall0 + timedelta(seconds=now), obs)):
+        decisions = engine.step(Sample(now, wall0 + timedelta(seconds=now), obs))
+        for decision in _second_look(engine, frame, decisions, detector, verified):
             result.decisions.append(decision)
             if on_decision is not None:
                 on_decision(decision)
@@ -109,6 +111,23 @@ def replay_clip(
         next_t = t + policy.next_interval(engine.has_open_candidates, 0.0, 0)
     result.open_at_end = list(engine.candidates.values())
     return result
+
+
+def _second_look(
+    engine: DwellEngine,
+    frame: Image,
+    decisions: list[Decision],
+    detector: FrameDetector,
+    verified: set[str],
+) -> list[Decision]:
+    """The camera's second look before a violation (``vision/observe.py``), if it has one."""
+    pending = to_check(engine, decisions, verified)
+    check = getattr(detector, "verify", None)
+    if not pending or check is None:
+        verified.update(pending)
+        return decisions
+    verdicts = {cid: check(frame, pixel_box(box, frame)) for cid, box in pending.items()}
+    return settle(engine, decisions, verdicts, verified)
 
 
 def format_decision(d: Decision) -> str:

@@ -1,8 +1,10 @@
 """``edge-agent vision eval``: how well the detector works on labelled photos.
 
 ``vision eval --model M [--sha256 HEX] --labels L.json IMAGE...|DIR [--json] [--plot PR.png]
-[--crops DIR]`` prints precision, recall and F1 at IoU 0.5 at the configured threshold, a
-threshold sweep, and each image's misses and false alarms; ``--plot`` writes the
+[--crops DIR] [--verify MODE]`` prints precision, recall and F1 at IoU 0.5 at the configured
+threshold, also after the second look a violation gets (``with_verify``, unless ``--verify
+off``; every rejected box with its reason), a threshold sweep, and each image's misses and
+false alarms; ``--plot`` writes the
 precision-recall curve as a PNG and ``--crops`` saves a crop of every miss and false alarm.
 Labels use the shared test-data format (``labels.json``); the logic is in
 ``vision.evaluate``. Registered into the ``vision`` group by ``agent.commands.vision``.
@@ -33,6 +35,12 @@ def register(vsub: Any) -> None:
     ev.add_argument("--sha256", help="expected SHA-256 of the model (default: hash the file)")
     ev.add_argument("--labels", required=True, help="labels.json (shared test-data format)")
     ev.add_argument("--score", type=float, default=None, help="score threshold (default 0.3)")
+    ev.add_argument(
+        "--verify",
+        choices=("off", "crop", "crop_flip"),
+        default=None,
+        help="second look to report figures with (default: the model default, crop_flip)",
+    )
     ev.add_argument("--json", action="store_true", help="print the report as one JSON object")
     ev.add_argument("--plot", help="write the precision-recall curve to this PNG")
     ev.add_argument("--crops", help="save a crop of every miss and false alarm in this directory")
@@ -50,6 +58,8 @@ def _eval(args: argparse.Namespace) -> int:
         base: dict[str, Any] = {"path": model, "sha256": sha}
         if args.score is not None:
             base["score_threshold"] = args.score
+        if args.verify is not None:
+            base["verify"] = args.verify
         detector = Detector(ModelConfig(**base))
         low = Detector(ModelConfig(**(base | {"score_threshold": SWEEP[0]})))
         labelled = LabelledSet.load(Path(args.labels))
@@ -59,7 +69,9 @@ def _eval(args: argparse.Namespace) -> int:
             image_paths(Path(p) for p in args.images),
             labelled,
             Path(args.crops) if args.crops else None,
+            detector if detector.config.verify != "off" else None,
         )
+        result["verify"] = detector.config.verify
         if args.plot:
             _plot(result, Path(args.plot))
     except (ModelVerificationError, OSError, ValueError, KeyError) as exc:
@@ -87,6 +99,12 @@ def _print_human(result: dict[str, Any]) -> None:
         f"TP {at['tp']} FP {at['fp']} FN {at['fn']}  precision {at['precision']:.3f} "
         f"recall {at['recall']:.3f} F1 {at['f1']:.3f}"
     )
+    if "with_verify" in result:
+        v = result["with_verify"]
+        print(
+            f"with the second look ({result['verify']}): TP {v['tp']} FP {v['fp']} FN {v['fn']}"
+            f"  precision {v['precision']:.3f} recall {v['recall']:.3f} F1 {v['f1']:.3f}"
+        )
     print("\nthreshold  precision  recall  F1     TP  FP  FN")
     for p in result["sweep"]:
         print(
@@ -96,6 +114,8 @@ def _print_human(result: dict[str, Any]) -> None:
     for img in result["per_image"]:
         for box in img["misses"]:
             print(f"{img['file']}: MISS {box}")
+        for rj in img.get("rejected_by_verify", []):
+            print(f"{img['file']}: REJECTED {rj['score']:.2f} {rj['box']}: {rj['why']}")
         for fa in img["false_alarms"]:
             print(
                 f"{img['file']}: FALSE ALARM {fa['score']:.2f} {fa['box']} ({fa['source_class']})"

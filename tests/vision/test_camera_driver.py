@@ -310,7 +310,14 @@ def test_restart_mid_dwell_keeps_first_sighting_evidence(shared_dir, tmp_path) -
     async def main() -> None:
         try:
             first = CameraDriver(cfg, ctx)
-            await _run_until([first.run(sink)], lambda: bool(first.engine.candidates), 20)
+            evidence = tmp_path / "state" / "camera-cam1.evidence"
+
+            def first_sighting_kept() -> bool:
+                # Both views on disk, not just the candidate open: stopping between the two
+                # (the snapshot is still encoding) lost the first sighting by design.
+                return bool(first.engine.candidates) and len(list(evidence.glob("*.jpg"))) >= 2
+
+            await _run_until([first.run(sink)], first_sighting_kept, 20)
             assert sink.of_type("parking.") == []
             second = CameraDriver(cfg, ctx)  # restarted before the grace ran out
             await _run_until(

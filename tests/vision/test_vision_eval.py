@@ -83,6 +83,11 @@ def test_cli_reports_plots_and_crops(shared_dir: Path, tmp_path: Path) -> None:
     assert per["bikeparking_166.png"]["fn"] == 1
     at = out["at_threshold"]
     assert (at["tp"], at["fp"], at["fn"]) == (2, 4, 1)
+    # The second look (default crop_flip) rejects the four coils and keeps both bikes.
+    assert out["verify"] == "crop_flip"
+    checked = out["with_verify"]
+    assert (checked["tp"], checked["fp"], checked["fn"]) == (2, 0, 1)
+    assert len(per["bikeparking_296.png"]["rejected_by_verify"]) == 4
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(list(crops.glob("*.png"))) == 5  # 4 false alarms + 1 miss
     assert {row["threshold"] for row in out["sweep"]} >= {0.3, 0.5}
