@@ -4,14 +4,17 @@ after an outage, for fleets no loopback machine can run.
 Walks the real ``agent.backoff.ReconnectSchedule`` (an injected clock and one random
 source per gateway; a refused attempt takes no time) from a disconnect of the whole fleet
 at t=0 to the first attempt at or after the broker's return after ``outage_s`` (60 s).
-Beside it, the schedule before issue 19's change (full jitter up to a 10 s cap), for the
-same figures. Per schedule:
+Beside it, the schedule before issue 19's change (full jitter up to a 10 s cap) and the
+alternatives weighed (full jitter over an 8 s cap, about the same fleet load as the new
+default; decorrelated jitter, each wait drawn from ``[base, 3 x the last]`` and capped),
+for the same figures. Per schedule:
 
 * ``wait_s``: one gateway, broker's return -> its first attempt (median, p95, max over
   2,000 seeds; --quick: 500);
 * ``fleet``: for N gateways, ``peak_per_s`` (most reconnections in any 1 s window, the
   broker's handshake load), ``peak_share`` (that as a share of N), ``spread_s`` (first to
-  last reconnection) and ``attempts_per_s_while_down`` (the fleet's refused connects).
+  last reconnection) and ``attempts_per_s_while_down`` (the fleet's refused connects);
+  ``fleet_50_after_3_s``: the same for 50 gateways and a 3 s outage (a quick restart).
 
 What it leaves out, and bench/bench_fleet.py measures with real processes: the time a
 connect and the first publish take, and a broker that slows down under the load.
@@ -31,6 +34,19 @@ DEFAULT_CAP = float(MqttConfig.model_fields["reconnect_max_s"].default)
 OUTAGE_S = 60.0
 
 Draw = Callable[[int], float]
+
+
+def _decorrelated(cap: float, base: float = 0.5) -> Callable[[random.Random], Draw]:
+    def make(rng: random.Random) -> Draw:
+        last = [base]
+
+        def draw(_attempt: int) -> float:
+            last[0] = min(cap, rng.uniform(base, 3 * last[0]))
+            return last[0]
+
+        return draw
+
+    return make
 
 
 def _walk(draw: Draw, outage_s: float) -> tuple[float, int]:
@@ -70,15 +86,17 @@ def _peak_per_s(times: list[float]) -> int:
     return best
 
 
-def _fleet(make: Callable[[random.Random], Draw], n: int, seed: int) -> dict[str, float]:
-    walks = [_walk(make(random.Random(seed * 100_003 + gw)), OUTAGE_S) for gw in range(n)]
+def _fleet(
+    make: Callable[[random.Random], Draw], n: int, seed: int, outage_s: float = OUTAGE_S
+) -> dict[str, float]:
+    walks = [_walk(make(random.Random(seed * 100_003 + gw)), outage_s) for gw in range(n)]
     times = [w for w, _ in walks]
     peak = _peak_per_s(times)
     return {
         "peak_per_s": peak,
         "peak_share": round(peak / n, 3),
         "spread_s": round(max(times) - min(times), 2),
-        "attempts_per_s_while_down": round(sum(a for _, a in walks) / OUTAGE_S, 1),
+        "attempts_per_s_while_down": round(sum(a for _, a in walks) / outage_s, 1),
     }
 
 
@@ -92,6 +110,7 @@ def _figures(make: Callable[[random.Random], Draw], seeds: int) -> dict[str, Any
         },
         "fleet_50": _fleet(make, 50, 1),
         "fleet_13000": _fleet(make, 13_000, 1),
+        "fleet_50_after_3_s": _fleet(make, 50, 1, outage_s=3.0),
     }
 
 
@@ -100,6 +119,8 @@ def run(quick: bool) -> dict[str, Any]:
     schedules: dict[str, Callable[[random.Random], Draw]] = {
         "before: full jitter, cap 10 s": _before(10.0),
         f"now: default cap {DEFAULT_CAP:g} s": _new(DEFAULT_CAP),
+        "weighed: full jitter, cap 8 s": _before(8.0),
+        f"weighed: decorrelated, cap {DEFAULT_CAP:g} s": _decorrelated(DEFAULT_CAP),
         "now: cap 10 s": _new(10.0),
         "now: cap 60 s": _new(60.0),
     }
