@@ -90,7 +90,12 @@ class MqttConfig(StrictModel):
     )
     inflight: int = Field(default=64, ge=1, le=1000, description="QoS 1 publishes in flight.")
     batch: int = Field(default=512, ge=1, le=10_000, description="Rows read per outbox batch.")
-    reconnect_max_s: float = Field(default=10.0, ge=1, le=3600)  # see agent/backoff.py
+    reconnect_max_s: float = Field(
+        default=6.0,
+        ge=1,
+        le=3600,
+        description="Longest wait between reconnect attempts (agent/backoff.py).",
+    )
     refused_backoff_s: float = Field(
         default=60.0, ge=1, le=3600, description="Wait after the broker refused our credentials."
     )

@@ -8,7 +8,7 @@ Delivery rules (see docs/events.md and ../shared/research/anchors-reliability.md
 * Every connection uses a fresh ``aiomqtt.Client``: paho re-sends its in-memory queue
   when the same client reconnects, which would duplicate what the outbox re-sends anyway.
 * Publishes are pipelined: up to ``inflight`` are awaiting their PUBACK at once.
-* Reconnects follow agent/backoff.py (full jitter, a short cap, at once for a waiting
+* Reconnects follow agent/backoff.py (jittered, growing to a short cap, at once for a waiting
   alarm); TLS never falls back to plaintext.
 """
 
