@@ -31,6 +31,7 @@ from buffer.outbox import Outbox, OutboxSink
 
 if TYPE_CHECKING:  # imported by _assemble, once the uplink has had its head start
     from agent.app_alarms import AlarmLoop
+    from agent.config_model import AgentConfig
     from agent.gateway_health import HealthSource
     from agent.remote.logtail import LogRing
     from agent.staged_apply import StagedApply
@@ -119,7 +120,9 @@ class Agent:
             health=cfg.supervisor,
         )
         # Live config changes (console zone editor, remote config.apply) go through this.
-        self.staged: StagedApply = StagedApply(self.loaded, self.supervisor, kinds=self.kinds)
+        self.staged: StagedApply = StagedApply(
+            self.loaded, self.supervisor, kinds=self.kinds, on_applied=self._rebirth
+        )
         self.status: StatusCollector = StatusCollector(
             gateway_id=self.gateway_id,
             forwarder=self.forwarder,
@@ -133,6 +136,10 @@ class Agent:
         self.health_source: HealthSource = self._health_source()
         self._assembled = True
         self.forwarder.routes_ready.set()
+
+    def _rebirth(self, cfg: AgentConfig) -> None:
+        """The birth's config hash follows a live apply (agent/staged_apply.py)."""
+        self.forwarder.rebirth(config_sha256=config_fingerprint(cfg))
 
     def _make_forwarder(self) -> Forwarder:
         cfg = self.loaded.config

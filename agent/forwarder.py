@@ -103,8 +103,7 @@ class Forwarder:
         # How every publish attempt ended, over all connections (agent/publish_deadline.py).
         self.attempts = AttemptLedger(cfg.timeout_s)
         self.connected = asyncio.Event()
-        # Cleared by a wiring that routes after the birth (agent/app.py, uplink_first):
-        # the listener subscribes to the filters routed once it is set.
+        # Cleared by a wiring that routes after the birth (agent/app.py, uplink_first).
         self.routes_ready = asyncio.Event()
         self.routes_ready.set()
         self._tls = build_tls_context(cfg)
@@ -120,9 +119,17 @@ class Forwarder:
         self._alarms_tried: set[int] = set()  # alarms a reconnect was cut short for
         self._store_trouble: str | None = None
         self._transient_attempt = 0
+        self._live: Publisher | None = None  # this connection's, once its birth is sent
 
     def _status(self, state: Literal["online", "offline"], **extra: Any) -> bytes:
         return GatewayStatus(state=state, gateway=self._gw, **extra).to_bytes()
+
+    def rebirth(self, **fields: Any) -> None:
+        """New birth fields (a live config apply): the retained status now and on reconnects."""
+        self._birth.update(fields)
+        if self._live is not None:
+            status = self._status("online", **self._birth)
+            self._live.send_untracked(self.status_topic, status, None, retain=True)
 
     def _client(self) -> aiomqtt.Client:
         cfg = self._cfg
@@ -174,6 +181,7 @@ class Forwarder:
                     )
                     self._transition(up=True)
                     self.connected.set()
+                    self._live = publisher
                     await self.routes_ready.wait()
                     await pump_until_lost(
                         client,
@@ -190,6 +198,7 @@ class Forwarder:
                 refused = failure.credentials_refused
                 self._transition(up=False, failure=failure)
             finally:
+                self._live = None
                 if publisher is not None:
                     publisher.close()  # its open attempts end here; their rows are re-sent
                 _mqtt_log.removeFilter(watch)

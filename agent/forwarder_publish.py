@@ -151,9 +151,12 @@ class Publisher:
         else:
             self._send(row_id, topic, payload, retain)
 
-    def send_untracked(self, topic: str, payload: bytes, correlation: bytes | None) -> None:
-        """Send a reply (QoS 1, outside the window, never in the outbox): nobody waits
-        for its PUBACK, and a reply lost with the connection is asked for again."""
+    def send_untracked(
+        self, topic: str, payload: bytes, correlation: bytes | None, *, retain: bool = False
+    ) -> None:
+        """Send a reply or a status (QoS 1, outside the window, never in the outbox):
+        nobody waits for its PUBACK; a reply lost with the connection is asked for again,
+        a status is sent anew by the next connection."""
         if self.lost is not None:
             return
         props: Properties | None = None
@@ -162,7 +165,7 @@ class Publisher:
             props.CorrelationData = correlation
         try:
             # paho's own publish: its PUBACK is not ours, so Wire hands it back to paho.
-            self._paho.publish(topic, payload, qos=1, properties=props)
+            self._paho.publish(topic, payload, qos=1, retain=retain, properties=props)
         except ValueError as exc:
             log.warning("reply on %s not sendable: %s", topic, exc)
 

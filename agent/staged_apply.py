@@ -42,6 +42,7 @@ import asyncio
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,8 +178,11 @@ class StagedApply:
         *,
         kinds: tuple[Kind, ...] = KINDS,
         text: str | None = None,
+        on_applied: Callable[[AgentConfig], None] | None = None,
     ) -> None:
         self.current = loaded
+        # Told each config that went live and stayed (the birth's config hash follows it).
+        self._on_applied = on_applied
         self._supervisor = supervisor
         self._kinds = kinds
         # The live file's text as loaded at start-up (what a rollback restores).
@@ -235,6 +239,8 @@ class StagedApply:
         if not unhealthy:
             log.info("config %s applied (was %s); restarted %s", new_sha[:12], prev_sha[:12],
                      list(done.started) or "none")  # fmt: skip
+            if self._on_applied is not None:
+                self._on_applied(cfg)
             return ApplyResult(True, new_sha, prev_sha, "applied",
                                restarted=done.started, removed=done.removed)  # fmt: skip
         await self._roll_back(before, old_text, unhealthy)

@@ -19,6 +19,7 @@ import yaml
 from agent.app import Agent
 from agent.config import load_config
 from agent.events import Event
+from agent.gateway_events import config_fingerprint
 from buffer.config import BufferConfig
 from buffer.outbox import Outbox
 from tests.broker import Mosquitto, Subscriber
@@ -93,6 +94,16 @@ def _run(tmp: Path, broker: Mosquitto, body: Callable[[Requester, Agent], Any]) 
         return asyncio.run(main())
     finally:
         requester.close()
+
+
+def _retained_status(broker: Mosquitto) -> dict[str, Any]:
+    """What a platform joining now reads on ``edge/{GW}/status`` (the retained message)."""
+    status = Subscriber(broker.port, f"edge/{GW}/status", client_id="late-platform")
+    try:
+        assert status.wait(lambda s: s.on_topic("/status"), 10)
+        return dict(json.loads(status.on_topic("/status")[-1]))
+    finally:
+        status.close()
 
 
 async def _seed_dead_letter(path: Path) -> None:
@@ -183,12 +194,17 @@ def test_a_config_apply_that_breaks_a_driver_rolls_back_on_its_own_and_says_so(
 
     def body(req: Requester, agent: Agent) -> tuple[dict[str, Any], ...]:
         before = live.read_bytes()
+        born_with = config_fingerprint(agent.staged.current.config)
         tick = synthetic(0, 2, name="tick")
         broken = req.ask("config.apply", {"drivers": [tick, BROKEN_SERIAL], "health_s": 10}, 60)
         assert live.read_bytes() == before
         assert set(agent.supervisor.health) == {"tick"}
         healthy = req.ask("config.apply", {"drivers": [synthetic(0, 5, name="tick")]}, 60)
         assert agent.supervisor.health["tick"].state == "running"
+        # The retained birth says the config now live, not the one the agent started with.
+        birth = _retained_status(broker)
+        assert birth["config_sha256"] == config_fingerprint(agent.staged.current.config)
+        assert birth["config_sha256"] != born_with and birth["state"] == "online"
         again = req.ask("config.get")
         return broken, healthy, again, before
 
