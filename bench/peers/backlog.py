@@ -43,13 +43,16 @@ async def _fill(path: Path, count: int) -> None:
 
 
 def _kill_at_half(seg: Segment, t0: float, half: int, is_backlog: Any) -> tuple[int, float]:
-    """Wait for ``half`` backlog points, SIGKILL; returns points seen and seconds taken."""
+    """Wait for ``half`` backlog points, SIGKILL, start again; returns the points seen
+    and the seconds from the first of them to the last before the kill."""
 
     def count() -> int:
         return sum(r.points for t, r in seg.data_since(t0) if is_backlog(r))
 
     seg.platform.wait(lambda: count() >= half, timeout=180)
-    took = time.monotonic() - t0
+    arrivals = [t for t, r in seg.data_since(t0) if is_backlog(r)]
+    # From the first backlog message: the start-up or reconnect before it is not drain.
+    took = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
     seen = count()
     procs.stop(seg.proc, kill=True)
     seg.proc = procs.start(seg.gw, seg.setup)

@@ -39,14 +39,16 @@ def main(argv: list[str]) -> int:
 
     with open(argv[1]) as f:
         result = json.load(f)
-    names = list(result["gateways"])
+    names = result.get("order") or sorted(result["gateways"])
     rows = [result["gateways"][n] for n in names]
     fig, axes = plt.subplots(3, 3, figsize=(12, 9))
     for ax, (key, title, better) in zip(axes.flat, PANELS, strict=True):
         values = [_value(r, key) for r in rows]
         bars = ax.bar(range(len(names)), values, color=COLOURS[: len(names)])
         ax.set_title(f"{title}\n({better} is better)", fontsize=9)
-        ax.set_xticks(range(len(names)), [r["label"] for r in rows], fontsize=7)
+        ax.set_xticks(
+            range(len(names)), [r["label"].replace(" IoT", "\nIoT") for r in rows], fontsize=8
+        )
         for bar, row in zip(bars, rows, strict=True):
             shown = row.get(key)
             text = "n/a" if shown is None else f"{shown:g}"

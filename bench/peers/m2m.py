@@ -19,6 +19,10 @@ from bench.peers.sim import PROFILE, UNITS
 from drivers.modbus.profile import load_profile
 
 VERSION = "0.73"
+# It does not pin pymodbus, and pip picks the newest (3.16.1), whose read calls no longer
+# take ``slave=``: every read then fails ("read_holding_registers() got an unexpected
+# keyword argument 'slave'"). 3.9.2 is the one ThingsBoard's connector pins too.
+REQUIREMENTS = [f"modbus2mqtt=={VERSION}", "pymodbus==3.9.2"]
 _TYPES = {"u16": "uint16", "i16": "int16", "u32": "uint32BE", "i32": "int32BE"}
 
 
@@ -28,7 +32,7 @@ class Modbus2Mqtt(Gateway):
     buffer = None
 
     def install(self) -> None:
-        self.python = venvs.ensure(self.cache, "modbus2mqtt", [f"modbus2mqtt=={VERSION}"])
+        self.python = venvs.ensure(self.cache, "modbus2mqtt", REQUIREMENTS)
         self.version = venvs.version(self.python, "modbus2mqtt")
 
     def prefix(self, s: Setup) -> str:

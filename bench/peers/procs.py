@@ -4,10 +4,13 @@ and RSS from /proc, and a subscriber that stamps every message as it arrives.
 CPU and RSS are summed over the gateway's process tree (a gateway that forks helpers is
 charged for them). After a broker restart the bench reconnects its subscriber at once
 (``back``), before any gateway's own retry can publish into a broker nobody listens on.
+It also plays the ThingsBoard server's one part a ThingsBoard gateway waits for: the
+answer to its session-limits request.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from bench.peers.gateway import Gateway, Setup
 
 REPO = Path(__file__).resolve().parents[2]
+_TB_RPC = "v1/devices/me/rpc/request/"
 
 
 def _children(pid: int) -> list[int]:
@@ -117,9 +121,26 @@ class Platform:
     def _on_connect(self, client: Any, *_a: Any) -> None:
         client.subscribe("#", qos=1)
 
-    def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
+    def _on_message(self, client: Any, _u: Any, msg: Any) -> None:
         with self._lock:
             self.messages.append((time.monotonic(), msg.topic, bytes(msg.payload)))
+        if msg.topic.startswith(_TB_RPC):
+            self._answer_thingsboard(client, msg.topic, msg.payload)
+
+    @staticmethod
+    def _answer_thingsboard(client: Any, topic: str, payload: bytes) -> None:
+        """Reply to ThingsBoard IoT Gateway's ``getSessionLimits`` RPC as a ThingsBoard
+        server does: it sends nothing until it has the session's limits. No rate limits,
+        ThingsBoard's default in-flight window (100) and payload size (64 KiB)."""
+        try:
+            method = json.loads(payload).get("method")
+        except ValueError:
+            return
+        if method == "getSessionLimits":
+            limits = {"maxPayloadSize": 65536, "maxInflightMessages": 100, "rateLimits": {},
+                      "gatewayRateLimits": {}}  # fmt: skip
+            response = topic.replace("/request/", "/response/")
+            client.publish(response, json.dumps(limits), qos=1)
 
     def wait_subscribed(self, timeout: float = 30) -> None:
         if not self._subscribed.wait(timeout):

@@ -96,7 +96,8 @@ def _chart(result: dict[str, Any], cache: Path) -> str:
 
 def run(quick: bool) -> dict[str, Any]:
     timing = QUICK if quick else FULL
-    rounds = 1 if quick else 3
+    # Full runs take ~6 min per gateway and round; EDGE_AGENT_PEERS_ROUNDS trims them.
+    rounds = int(os.environ.get("EDGE_AGENT_PEERS_ROUNDS") or (1 if quick else 3))
     cache = venvs.work_dir()
     gateways: list[Gateway] = [EdgeAgent(cache), ThingsBoard(cache), Modbus2Mqtt(cache)]
     for gw in gateways:
@@ -116,6 +117,7 @@ def run(quick: bool) -> dict[str, Any]:
         f"{rounds} round(s), {'quick' if quick else 'full'} ({time.strftime('%Y-%m-%d')})",
         "timing": timing.__dict__,
         "rounds": rounds,
+        "order": [g.name for g in gateways],
         "environment": _environment(gateways),
         "gateways": {
             g.name: {"label": g.label, "buffer": g.buffer, **_combine(runs[g.name])}

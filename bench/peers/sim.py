@@ -110,11 +110,11 @@ class Bus:
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._server = ModbusTcpServer(
-            _Context(self.state), address=("127.0.0.1", self.port), ignore_missing_devices=True
-        )
 
         async def start() -> None:
+            self._server = ModbusTcpServer(
+                _Context(self.state), address=("127.0.0.1", self.port), ignore_missing_devices=True
+            )
             await self._server.serve_forever(background=True)
             self._ready.set()
 
