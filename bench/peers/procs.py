@@ -154,6 +154,10 @@ class Platform:
         self._client.loop_start()
         self.wait_subscribed()
 
+    def from_index(self, i: int) -> list[tuple[float, str, bytes]]:
+        with self._lock:
+            return self.messages[i:]
+
     def since(self, t: float) -> list[tuple[float, str, bytes]]:
         with self._lock:
             return [m for m in self.messages if m[0] >= t]
@@ -163,7 +167,7 @@ class Platform:
         while time.monotonic() < deadline:
             if predicate():
                 return True
-            time.sleep(0.02)
+            time.sleep(0.05)
         return predicate()
 
     def close(self) -> None:
