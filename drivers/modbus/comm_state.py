@@ -13,9 +13,10 @@ online (issue 11 finding 2). The camera driver keeps its offline flag the same w
 One JSON file per Modbus driver, ``modbus-<driver>.comm.json`` (agent/state_file.py:
 atomic, durable), written after the event it reflects is in the outbox: a crash in
 between repeats that event (the platform de-duplicates by key and episode), it never
-loses one. ``bus_down_since`` (wall clock, clamped so a clock set back cannot push it
-into the future) is when the bus itself was first found unusable, so the hold before
-the per-lift alarms runs once across the supervisor's restarts of the driver.
+loses one. ``bus_down_since`` (wall clock) is when the bus itself was first found
+unusable. It is read only after an agent restart, where no monotonic reference survives;
+within one process the hold runs on the monotonic clock (drivers/modbus/bus_down.py), so
+a wall-clock step cannot move the per-lift alarms.
 """
 
 from __future__ import annotations

@@ -8,18 +8,19 @@ been gone for that lift's hold (issue 11 finding 2): the driver waits out the re
 the hold, tries the bus once more (a blip is not an alarm), and only then reports. The
 supervisor's backoff (up to minutes) must not delay the alarm that says a lift is
 unwatched. Per-device silence on a live bus is handled inside the running scheduler.
-Which lifts are offline is kept on disk (drivers/modbus/comm_state.py).
+Which lifts are offline is kept on disk (drivers/modbus/comm_state.py); the hold runs on
+the monotonic clock, so a wall-clock step cannot move the alarm (drivers/modbus/bus_down.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from agent.actuator import ActuatorError
 from agent.driver import DriverContext, DriverError, EventSink
 from agent.status import device_board
+from drivers.modbus.bus_down import BusDown, Clocks
 from drivers.modbus.client import LinkSettings, ModbusLink
 from drivers.modbus.comm_state import CommState, CommStore, Offline
 from drivers.modbus.config import ModbusConfig, ModbusDeviceConfig
@@ -36,6 +37,7 @@ from drivers.modbus.taxonomy import KINDS
 log = logging.getLogger(__name__)
 
 _SNAPSHOT_KEYS = frozenset(ElevatorSnapshot.model_fields)
+_EARLY_S = 0.001
 
 
 def _load(device: ModbusDeviceConfig) -> Profile:
@@ -66,7 +68,9 @@ def make_link(c: ModbusConfig) -> ModbusLink:
 class ModbusDriver:
     """Polls every configured device on one bus and emits elevator events."""
 
-    def __init__(self, config: ModbusConfig, context: DriverContext) -> None:
+    def __init__(
+        self, config: ModbusConfig, context: DriverContext, clocks: Clocks | None = None
+    ) -> None:
         self.name = config.name
         self._config = config
         self._context = context
@@ -78,6 +82,11 @@ class ModbusDriver:
         self._holds: dict[str, float] = {}  # device id -> seconds of bus loss before COMM_LOST
         self._saving = asyncio.Lock()
         self._link_open: ModbusLink | None = None  # while run() has the bus
+        # In the agent's shared resources: the outage's monotonic start outlives this
+        # object, which the supervisor replaces after each DriverError.
+        self._down = context.shared.get_or_create(
+            f"modbus.bus_down.{config.name}", lambda: BusDown(clocks or Clocks())
+        )
 
     # -- named outputs (agent/actuator.py): the only writes, and only these addresses --
 
@@ -224,10 +233,26 @@ class ModbusDriver:
             link.close()
 
     async def _bus_up(self) -> None:
+        self._down.clear()
         if self._comm.bus_down_since is not None:
             log.info("bus %s usable again", self.name)
             self._comm.bus_down_since = None
             await self._save_comm()
+
+    async def _note_down(self, error: str) -> None:
+        """Start the outage's monotonic clock: now, or from the stamp an earlier process saved."""
+        if self._down.known:  # this process saw it begin: its start is exact
+            return
+        saved = self._comm.bus_down_since
+        if saved is None:
+            self._comm.bus_down_since = self._down.begin()
+            log.warning("bus %s unusable: %s", self.name, error)
+        else:
+            stamp = self._down.resume(saved, max(self._holds.values(), default=0.0))
+            if stamp == saved:
+                return
+            self._comm.bus_down_since = stamp
+        await self._save_comm()
 
     async def _bus_down(self, link: ModbusLink, error: str) -> bool:
         """The bus is unusable: True if it is back within the hold, else alarm every lift.
@@ -236,25 +261,21 @@ class ModbusDriver:
         its hold, counted from the first failure even across driver restarts. Lifts
         already reported offline (here or before a restart) are not reported again.
         """
-        now = time.time()
-        since = self._comm.bus_down_since
-        if since is None or since > now:  # first failure, or the clock was set back
-            since = self._comm.bus_down_since = now
-            log.warning("bus %s unusable: %s", self.name, error)
-            await self._save_comm()
+        await self._note_down(error)
         waiting = {i: d for i, d in self.devices.items() if d.online is not False}
         if not waiting:
             return False
-        first_due = since + min(self._holds.get(i, 0.0) for i in waiting)
-        await asyncio.sleep(max(0.0, first_due - time.time()))
+        first_due = min(self._holds.get(i, 0.0) for i in waiting)
+        await self._down.clocks.sleep(max(0.0, first_due - self._down.elapsed()))
         try:
             await link.connect()
         except BusUnavailableError as exc:
             error = str(exc)
         else:
             return True
-        now = time.time()
+        # A timer may fire a clock tick early; that must not cost a restart's backoff.
+        gone = self._down.elapsed() + _EARLY_S
         for dev_id, device in waiting.items():
-            if now - since >= self._holds.get(dev_id, 0.0):
+            if gone >= self._holds.get(dev_id, 0.0):
                 await device.bus_unavailable(error)
         return False

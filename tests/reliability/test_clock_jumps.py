@@ -160,11 +160,12 @@ WALL_CLOCK_READERS = {
     "drivers/serial/simulator/modem_sim.py",  # the simulator's log of texts "sent"
     # Deadlines kept on disk across restarts, where a monotonic clock cannot serve. The
     # receipt and escalation ones are moved with the outbox's stamps when the wall clock
-    # steps (buffer/retention.py follow_clock; the test below); the Modbus bus-down time
-    # is not (a known gap, docs/modbus.md).
+    # steps (buffer/retention.py follow_clock; the test below); the Modbus bus-down hold
+    # runs on the monotonic clock and reads this stamp only after an agent restart
+    # (tests/modbus/test_bus_down_clock.py).
     "agent/escalation.py",  # escalate_after_s and retry times of an unreceipted alarm
     "agent/receipts.py",  # receipt time and the re-announce schedule
-    "drivers/modbus/driver.py",  # since when the bus is down (kept in the comm state file)
+    "drivers/modbus/bus_down.py",  # the bus-down stamp on disk, for an agent restart only
 }
 _WALL = re.compile(r"\btime\.time(_ns)?\(|\bdatetime\.now\(|= time\.time\b")
 
