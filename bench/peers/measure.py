@@ -66,7 +66,13 @@ class Segment:
     def __init__(self, gw: Gateway, bus: Bus, run_dir: Path, tag: str, timing: Timing) -> None:
         self.gw, self.bus, self.timing = gw, bus, timing
         run_dir.mkdir(parents=True)
-        self.broker = Mosquitto(run_dir, extra=["allow_anonymous true", "max_queued_messages 0"])
+        # The platform's session (clean_start off, an expiry) and its subscription are kept
+        # by the broker across the outage phase's restart, as a production platform's are:
+        # otherwise a gateway that reconnects before the bench's subscriber does would
+        # hand its backlog to nobody (PUBACK 0x10) and the bench would call that a loss.
+        extra = ["allow_anonymous true", "max_queued_messages 0", "persistence true",
+                 f"persistence_location {run_dir}/"]  # fmt: skip
+        self.broker = Mosquitto(run_dir, extra=extra)
         self.broker.start()
         self.setup = Setup(run_dir, self.broker.port, bus.port, tag)
         self.platform = procs.Platform(self.broker.port)

@@ -22,6 +22,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from bench.peers.gateway import Gateway, Setup
 
@@ -114,7 +116,9 @@ class Platform:
         self._client.on_message = self._on_message
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = lambda *a: self._subscribed.set()
-        self._client.connect("127.0.0.1", port)
+        keep = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        keep.SessionExpiryInterval = 3600  # the broker keeps our session through its restart
+        self._client.connect("127.0.0.1", port, clean_start=False, properties=keep)
         self._client.loop_start()
         self.wait_subscribed()
 
