@@ -3,7 +3,9 @@
 Sources: ``rtsp://`` and ``http(s)://`` (MJPEG) streams through the FFmpeg backend with
 open/read timeouts (RTSP over TCP unless ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` says otherwise),
 USB cameras as ``/dev/videoN`` or a bare index, and video files (paced at their own frame
-rate, so a clip behaves like a camera).
+rate, so a clip behaves like a camera; a looping file is reopened at each end rather than
+rewound on the open handle, so a file that was removed or replaced is noticed as an
+unplugged or swapped camera).
 
 The thread is the only retry loop for a lost stream: it reopens with capped exponential
 backoff. The driver never retries; it only notices that frames stopped (camera offline)
@@ -106,6 +108,7 @@ class FrameGrabber:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.ended = False  # a video file reached its end with file_end="stop"
+        self._looped = False  # a video file reached its end with file_end="loop"
         self.last_error = ""
 
     # -- consumer side ----------------------------------------------------------------
@@ -161,6 +164,9 @@ class FrameGrabber:
             if self.ended:
                 log.info("capture[%s] video file ended", self.name)
                 return
+            if self._looped:
+                self._looped = False
+                continue
             if was_up:
                 log.warning("capture[%s] lost %s; reopening", self.name, redact(self.source))
                 was_up = False
@@ -181,10 +187,9 @@ class FrameGrabber:
             ok, image = cap.read()
             if not ok or image is None:
                 if self.kind == "file" and got_any:
-                    if self.file_end == "loop":
-                        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                        continue
-                    self.ended = True
+                    # Reopen, not rewind: the open handle would outlive the file's removal.
+                    self._looped = self.file_end == "loop"
+                    self.ended = not self._looped
                 return got_any
             got_any = True
             self._publish(np.ascontiguousarray(image, dtype=np.uint8))

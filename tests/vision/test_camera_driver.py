@@ -16,8 +16,10 @@ from agent.driver import DriverContext
 from drivers.synthetic.config import SyntheticConfig
 from drivers.synthetic.driver import SyntheticDriver
 from tests.sinks import ListSink
+from tests.spine.agentproc import wait_for
 from tests.vision.clips import State, camera_config, load_props, make_clip
 from vision.camera_driver import CameraDriver, inference_key
+from vision.capture import FrameGrabber
 from vision.types import Detection
 
 
@@ -331,3 +333,24 @@ def test_restart_mid_dwell_keeps_first_sighting_evidence(shared_dir, tmp_path) -
     roles = [e["role"] for e in started.data["evidence"]]
     assert roles == ["first_sighting", "first_sighting", "confirmation", "confirmation"]
     assert list((tmp_path / "state" / "camera-cam1.evidence").iterdir()) == []
+
+
+def test_a_looping_clip_removed_is_noticed_at_its_end_and_back_when_returned(
+    shared_dir, tmp_path
+) -> None:
+    # A looping file is reopened at its end: rewinding the open handle would keep
+    # playing a file that was removed, so the camera would never be seen to vanish.
+    clip = make_clip(tmp_path / "clip.avi", load_props(shared_dir), 2, lambda t: State())
+    grabber = FrameGrabber(str(clip), name="cam1", reconnect_max_s=1.0, file_end="loop")
+    grabber.start()
+    try:
+        assert wait_for(lambda: grabber.latest() is not None, 10)
+        clip.rename(tmp_path / "away.avi")
+        assert wait_for(lambda: grabber.last_error.startswith("cannot open"), 10)
+        assert not grabber.ended and grabber.alive
+        (tmp_path / "away.avi").rename(clip)
+        seen = grabber.latest()
+        assert seen is not None
+        assert wait_for(lambda: grabber.latest().seq > seen.seq, 10)  # type: ignore[union-attr]
+    finally:
+        grabber.stop()
