@@ -14,7 +14,7 @@ pytest=(.venv/bin/python -m pytest -p no:cacheprovider)
 if (($#)); then  # a developer's selection: just that
   echo "== pytest $*"; exec "${pytest[@]}" "$@"
 fi
-# The campaign's soak (tests/reliability/test_soak.py, >= 10 min, light on CPU) runs
+# The campaign's soak (tests/reliability/test_soak.py, >= 10 min, ~8 % of a core) runs
 # beside the suite, in its own temp dir; the fleet (50 agents, CPU-heavy) after it.
 soak_dir=$(mktemp -d)
 echo "== pytest: soak (background, log in $soak_dir/soak.log)"
