@@ -78,15 +78,17 @@ def check_command(args: argparse.Namespace) -> int:
 
 async def _simulate(args: argparse.Namespace) -> int:
     from drivers.serial.simulator.modem_sim import ModemSim, open_log
-    from drivers.serial.simulator.runner import open_pty
+    from drivers.serial.simulator.runner import open_pty, remove_link
 
-    master, _slave, path = open_pty(Path(args.link) if args.link else None)
+    link = Path(args.link) if args.link else None
+    master, slave, path = open_pty(link)
     print(path, flush=True)
     log = open_log(Path(args.log) if args.log else None)
     sim = ModemSim(master, args.scenario, args.fault_for_s, args.slow_s, log, args.cmgs_delay_s)
     try:
         await sim.run()
     finally:
+        remove_link(link, slave)
         print(f"sent {len(sim.sent)} SMS", file=sys.stderr)
     return EXIT_OK
 

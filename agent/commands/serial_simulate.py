@@ -30,17 +30,21 @@ def register(simulate_sub: Any) -> None:
 
 
 async def _simulate(args: argparse.Namespace) -> int:
-    from drivers.serial.simulator.runner import Runner, open_pty
+    from drivers.serial.simulator.runner import Runner, open_pty, remove_link
     from drivers.serial.simulator.scenarios import build
 
-    master, _slave, path = open_pty(Path(args.link) if args.link else None)
+    link = Path(args.link) if args.link else None
+    master, slave, path = open_pty(link)
     print(path, flush=True)
     scenarios = args.scenario or ["normal"]
     steps = []
     for n in range(1, args.devices + 1):
         steps += build(scenarios[min(n - 1, len(scenarios) - 1)], n, args.duration)
     runner = Runner(master, steps, speed=args.speed, duration=args.duration)
-    await runner.run()
+    try:
+        await runner.run()
+    finally:
+        remove_link(link, slave)
     print(f"sent {runner.sent} frames ({runner.retried} retries)", file=sys.stderr)
     return EXIT_OK
 

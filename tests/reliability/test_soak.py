@@ -155,8 +155,15 @@ class Rig:
             self.broker.stop()
         elif kind == "camera":
             self.clip.rename(self.clip.with_suffix(".away"))
+        elif kind == "modbus":
+            _stop(self.lifts)
         else:
-            _stop(self.lifts if kind == "modbus" else self.bands)
+            _stop(self.bands)
+            # An unplugged adapter's device node goes with it. A link left pointing at
+            # the dead pty's /dev/pts/N would lead the agent, reopening it, into
+            # whichever process the kernel gives that pty number next (the suite runs
+            # beside the soak: once it was the escalation tests' modem).
+            self.link.unlink(missing_ok=True)
 
     def bring_back(self, kind: str) -> None:
         if kind == "broker":

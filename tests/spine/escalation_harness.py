@@ -145,6 +145,7 @@ class ModemProcess:
             self.proc.terminate()
             self.proc.wait(10)
         self.proc = None
+        self.link.unlink(missing_ok=True)  # as an unplugged modem's device node goes
 
 
 class Platform:

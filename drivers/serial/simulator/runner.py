@@ -9,6 +9,7 @@ the agent opens the printed path (or a stable symlink to it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tty
 from dataclasses import dataclass, field
@@ -34,6 +35,17 @@ def open_pty(link: Path | None = None) -> tuple[int, int, str]:
         tmp.replace(link)
         path = str(link)
     return master, slave, path
+
+
+def remove_link(link: Path | None, slave: int) -> None:
+    """Take ``link`` away if it still names our pty: once the pty is gone the kernel
+    hands its /dev/pts number to the next pty opened, and a link left behind would then
+    lead whoever opens it into another process's line."""
+    if link is None:
+        return
+    with contextlib.suppress(OSError):
+        if str(link.readlink()) == os.ttyname(slave):
+            link.unlink()
 
 
 @dataclass
