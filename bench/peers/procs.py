@@ -26,6 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from bench.peers.gateway import Gateway, Setup
+from tests.spine.agentproc import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 _TB_RPC = "v1/devices/me/rpc/request/"
@@ -167,12 +168,7 @@ class Platform:
             return [m for m in self.messages if m[0] >= t]
 
     def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.05)
-        return predicate()
+        return wait_for(predicate, timeout)
 
     def close(self) -> None:
         self._client.loop_stop()
