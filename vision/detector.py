@@ -23,10 +23,12 @@ from vision.postprocess import (
     DecodeSpec,
     Grid,
     LabelGroup,
+    check_output,
     make_grid,
     make_label_groups,
-    postprocess,
+    postprocess_rows,
 )
+from vision.postprocess_small import SmallTables, postprocess_small, small_tables
 from vision.preprocess import InputBuffer, Roi, check_frame, clamp_roi, single_threaded_opencv
 from vision.types import Box, Detection
 from vision.verify import Verdict, verify
@@ -108,6 +110,29 @@ class Detector:
         # The model input, reused every frame (one worker thread owns the detector, and the
         # tensor is consumed by session.run before the next frame is prepared).
         self._input = InputBuffer(self.input_hw)
+        self._small: SmallTables = small_tables(self.spec, config.num_classes)
+        # ... and the output, bound once: ``run_with_iobinding`` writes each frame's output
+        # into it, so onnxruntime allocates no 1.2 MB output array per frame either.
+        self._output: npt.NDArray[np.float32] = np.empty(
+            (1, self.grid.rows, config.num_classes + 5), dtype=np.float32
+        )
+        self._binding = self.session.io_binding()
+        self._binding.bind_input(
+            self.input_name,
+            "cpu",
+            0,
+            np.float32,
+            list(self._input.tensor.shape),
+            self._input.tensor.ctypes.data,
+        )
+        self._binding.bind_output(
+            self.output_name,
+            "cpu",
+            0,
+            np.float32,
+            list(self._output.shape),
+            self._output.ctypes.data,
+        )
         single_threaded_opencv()
 
     def _check_shapes(self, path: Path) -> tuple[str, str]:
@@ -142,7 +167,14 @@ class Detector:
         return self._input.fill(check_frame(frame))
 
     def infer(self, tensor: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Run the session on a prepared tensor; returns the raw ``(1, N, 5 + C)`` output."""
+        """Run the session on a prepared tensor; returns the raw ``(1, N, 5 + C)`` output.
+
+        For the detector's own input buffer (what :meth:`preprocess` returns) the output is
+        the detector's output buffer, overwritten by the next call: copy it to keep it.
+        """
+        if tensor is self._input.tensor:
+            self.session.run_with_iobinding(self._binding)
+            return self._output
         outputs = self.session.run([self.output_name], {self.input_name: tensor})
         result: npt.NDArray[np.float32] = np.asarray(outputs[0], dtype=np.float32)
         return result
@@ -161,7 +193,11 @@ class Detector:
         """
         if image_wh is None:
             image_wh = (self.input_hw[1] / ratio, self.input_hw[0] / ratio)
-        return postprocess(raw, ratio, self.spec, image_wh, offset)
+        rows = check_output(raw, ratio, self.spec)
+        found = postprocess_small(rows, ratio, self.spec, self._small, image_wh, offset)
+        if found is None:  # a case the small path leaves to the general one (see there)
+            found = postprocess_rows(rows, ratio, self.spec, image_wh, offset)
+        return found
 
     # -- whole path ---------------------------------------------------------------------
 

@@ -154,7 +154,8 @@ class DecodeSpec:
     contain: float = CONTAIN_FRACTION
 
 
-def _check(raw: npt.NDArray[np.floating], ratio: float, spec: DecodeSpec) -> FloatArray:
+def check_output(raw: npt.NDArray[np.floating], ratio: float, spec: DecodeSpec) -> FloatArray:
+    """The output as ``(N, 5 + C)`` float32 rows; ValueError for a wrong shape or ratio."""
     rows = raw.reshape(-1, raw.shape[-1]) if raw.ndim == 3 else raw
     if rows.ndim != 2 or rows.shape[0] != spec.grid.rows or rows.shape[1] < 6:
         raise ValueError(f"model output has shape {raw.shape}, expected (1, {spec.grid.rows}, 5+C)")
@@ -274,7 +275,18 @@ def postprocess(
     shifted by ``offset`` (a crop's origin). Non-finite rows are dropped, so garbage input
     yields no detections, not an exception.
     """
-    live = _live_rows(_check(raw, ratio, spec), spec)
+    return postprocess_rows(check_output(raw, ratio, spec), ratio, spec, image_wh, offset)
+
+
+def postprocess_rows(
+    rows: FloatArray,
+    ratio: float,
+    spec: DecodeSpec,
+    image_wh: tuple[float, float],
+    offset: tuple[float, float] = (0.0, 0.0),
+) -> list[Detection]:
+    """:func:`postprocess` on rows :func:`check_output` has checked."""
+    live = _live_rows(rows, spec)
     if live.rows.shape[0] == 0:
         return []
     suppressors = _suppressors(live, spec)

@@ -12,7 +12,7 @@ from vision.model_config import ModelConfig
 from vision.postprocess import Grid
 
 MODEL_SHA256 = "695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14"
-BICYCLE, MOTORCYCLE, PERSON_ID, BENCH = 1, 3, 0, 13
+BICYCLE, MOTORCYCLE, PERSON_ID, BENCH, CHAIR_ID = 1, 3, 0, 13, 56
 
 
 def model_config(shared_dir: Path, **overrides: Any) -> ModelConfig:
