@@ -111,29 +111,27 @@ class Detector:
         # tensor is consumed by session.run before the next frame is prepared).
         self._input = InputBuffer(self.input_hw)
         self._small: SmallTables = small_tables(self.spec, config.num_classes)
-        # ... and the output, bound once: ``run_with_iobinding`` writes each frame's output
-        # into it, so onnxruntime allocates no 1.2 MB output array per frame either.
-        self._output: npt.NDArray[np.float32] = np.empty(
-            (1, self.grid.rows, config.num_classes + 5), dtype=np.float32
-        )
-        self._binding = self.session.io_binding()
-        self._binding.bind_input(
-            self.input_name,
-            "cpu",
-            0,
-            np.float32,
-            list(self._input.tensor.shape),
-            self._input.tensor.ctypes.data,
-        )
-        self._binding.bind_output(
-            self.output_name,
-            "cpu",
-            0,
-            np.float32,
-            list(self._output.shape),
-            self._output.ctypes.data,
-        )
+        self._output, self._binding = self._bind()
         single_threaded_opencv()
+
+    def _bind(self) -> tuple[npt.NDArray[np.float32], ort.IOBinding]:
+        """The output buffer and a binding of it and the input buffer, made once.
+
+        ``run_with_iobinding`` then writes each frame's output into the same array, so
+        onnxruntime allocates no 1.2 MB output per frame either.
+        """
+        output: npt.NDArray[np.float32] = np.empty(
+            (1, self.grid.rows, self.config.num_classes + 5), dtype=np.float32
+        )
+        binding = self.session.io_binding()
+        tensor = self._input.tensor
+        binding.bind_input(
+            self.input_name, "cpu", 0, np.float32, list(tensor.shape), tensor.ctypes.data
+        )
+        binding.bind_output(
+            self.output_name, "cpu", 0, np.float32, list(output.shape), output.ctypes.data
+        )
+        return output, binding
 
     def _check_shapes(self, path: Path) -> tuple[str, str]:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
