@@ -59,7 +59,8 @@ def _assert_same(small: list[Detection] | None, general: list[Detection]) -> Non
 
 def _photos(shared_dir: Path) -> list[Path]:
     images = [shared_dir / "testdata" / "images", shared_dir / "testdata" / "hardneg" / "images"]
-    return sorted(p for d in images for p in d.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    suffixes = {".jpg", ".jpeg", ".png"}
+    return sorted(p for d in images for p in d.iterdir() if p.suffix.lower() in suffixes)
 
 
 def test_same_detections_as_the_general_path_on_every_shared_photo(shared_dir: Path) -> None:
