@@ -1,0 +1,137 @@
+"""The footprint of the other two configurations issue 19 item 4 asks for: Modbus + serial
+and a camera gateway, beside the Modbus + synthetic one bench_footprint.py measures in full.
+
+Each configuration gets the same two figures, measured the same way: process start to the
+first PUBLISH a subscriber sees (median of rounds) and the steady RSS (and its high-water
+mark) and CPU share over a window after start-up. The targets of the issue (<= 40 MB,
+<= 2.5x bare paho) are for the Modbus + synthetic gateway; these are reported, not judged:
+
+* ``modbus_serial``: the 10 Modbus units plus three bracelets on a pseudo-terminal
+  (``edge-agent simulate wearable``, its own process, one frame stream per bracelet), so
+  pyserial and the serial kind's codecs and rules are loaded and working.
+* ``camera``: the same Modbus units plus one camera fed from the README demo clip
+  (examples/make_demo_clip.py, built from the shared photos) with the real detector, so
+  numpy, OpenCV and onnxruntime are mapped and a session is running: what a camera costs a
+  gateway that already watches lifts.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MODEL_SHA256 = "695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14"
+_BRACELETS = 3
+
+Starter = Callable[[list[str], Path], tuple[subprocess.Popen[bytes], float]]
+Stopper = Callable[[subprocess.Popen[bytes]], None]
+
+
+def shared_dir(repo: Path) -> Path:
+    """The shared data directory, as the tests find it (EDGE_AGENT_SHARED or ../shared)."""
+    return Path(os.environ.get("EDGE_AGENT_SHARED", repo.parent / "shared")).resolve()
+
+
+def serial_drivers(link: Path) -> list[dict[str, Any]]:
+    """The serial driver entry for the bracelet pty at ``link``."""
+    devices = [
+        {"id": f"band-{n}", "resident": f"r-{n:04d}", "frame_id": f"{n:08x}"}
+        for n in range(1, _BRACELETS + 1)
+    ]
+    return [{"name": "bracelets", "kind": "serial", "port": str(link), "codec": "bracelet",
+             "devices": devices}]  # fmt: skip
+
+
+def camera_drivers(clip: Path, model: Path) -> list[dict[str, Any]]:
+    """The camera entry of examples/camera-demo.yaml, on ``clip`` with ``model``."""
+    demo = Path(__file__).resolve().parent.parent / "examples" / "camera-demo.yaml"
+    doc = yaml.safe_load(demo.read_text())
+    cams: list[dict[str, Any]] = doc["drivers"]
+    for cam in cams:
+        cam["source"] = str(clip)
+        cam["model"] = {"path": str(model), "sha256": MODEL_SHA256}
+    return cams
+
+
+def start_wearables(repo: Path, env: dict[str, str], link: Path) -> subprocess.Popen[bytes]:
+    """``edge-agent simulate wearable`` on a pty linked at ``link``; waits for the link."""
+    cmd = [sys.executable, "-m", "agent", "simulate", "wearable", "--link", str(link),
+           "--devices", str(_BRACELETS), "--duration", "86400"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 30
+    while not link.exists():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError(f"the wearable simulator made no pty at {link}")
+        time.sleep(0.02)
+    return proc
+
+
+def make_clip(repo: Path, env: dict[str, str], out: Path) -> Path:
+    """The README demo clip, built from the shared photos."""
+    subprocess.run(
+        [sys.executable, "examples/make_demo_clip.py", "--shared", str(shared_dir(repo)),
+         "--out", str(out)],
+        cwd=repo, env=env, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return out
+
+
+def _stat(pid: int) -> tuple[float, float, float]:
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024, cpu
+
+
+def measure(
+    tmp: Path,
+    name: str,
+    write_config: Callable[[Path], Path],
+    start: Starter,
+    stop: Stopper,
+    *,
+    rounds: int,
+    window_s: float,
+) -> dict[str, Any]:
+    """Start-up (median of ``rounds``) and steady RSS / CPU over ``window_s`` for one
+    configuration; ``write_config(run_dir)`` writes its agent.yaml and returns the path."""
+    times: list[float] = []
+    for i in range(rounds + 1):
+        run_dir = tmp / f"{name}{i}"
+        (run_dir / "state").mkdir(parents=True)
+        run = write_config(run_dir)
+        argv = [sys.executable, "-m", "agent", "run", "--config", str(run)]
+        proc, t = start(argv, run.parent / "agent.log")
+        if i < rounds:
+            stop(proc)
+            times.append(t)
+            continue
+        try:  # the last start stays up for the steady window
+            time.sleep(5.0)
+            _, _, cpu0 = _stat(proc.pid)
+            t0 = time.monotonic()
+            time.sleep(window_s)
+            rss, peak, cpu = _stat(proc.pid)
+            elapsed = time.monotonic() - t0
+        finally:
+            stop(proc)
+    return {
+        "startup_s": round(statistics.median(times), 3),
+        "steady_rss_mb": round(rss, 1),
+        "peak_rss_mb": round(peak, 1),
+        "cpu_percent": round((cpu - cpu0) / elapsed * 100, 1),
+        "window_s": round(elapsed, 1),
+    }
