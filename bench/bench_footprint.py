@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from bench import footprint_configs as fc
 from tests.broker import Mosquitto, Subscriber, free_port, wait_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,19 +101,6 @@ def _import_rss() -> dict[str, float]:
     return out
 
 
-def _proc_rss(pid: int) -> tuple[float, float]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        fields[key] = value
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
-
-
-def _cpu_s(pid: int) -> float:
-    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _points_per_s() -> float:
     from drivers.modbus.profile import load_profile
 
@@ -129,6 +117,7 @@ def _config(
     modbus: int | None,
     synth_count: int,
     extra: list[dict[str, Any]] | None = None,
+    max_bytes: int | None = None,
 ) -> Path:
     drivers: list[dict[str, Any]] = [
         {"name": "synth", "kind": "synthetic", "count": synth_count, "rate_hz": 10.0},
@@ -151,7 +140,8 @@ def _config(
     doc = {
         "gateway": {"id": "gw-bench"},
         "mqtt": {"host": "127.0.0.1", "port": broker, "insecure": True},
-        "buffer": {"path": str(tmp / "state" / "buffer.db"), "max_bytes": BACKLOG_MAX_BYTES},
+        "buffer": {"path": str(tmp / "state" / "buffer.db")}
+        | ({} if max_bytes is None else {"max_bytes": max_bytes}),
         "drivers": drivers,
     }
     path = tmp / "agent.yaml"
@@ -240,11 +230,7 @@ def _steady(
     argv = [sys.executable, "-m", "agent", "run", "--config", str(cfg)]
     proc, _ = _first_publish(sub, argv, run / "agent.log")
     try:
-        time.sleep(5.0)  # past start-up: the CPU window covers steady polling only
-        cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
-        time.sleep(duration)
-        cpu, elapsed = _cpu_s(proc.pid) - cpu0, time.monotonic() - t0
-        rss, peak = _proc_rss(proc.pid)
+        rss, peak, cpu, elapsed = fc.steady_window(proc.pid, duration)
     finally:
         _stop(proc)
     points = _points_per_s() * elapsed
@@ -262,7 +248,7 @@ async def _fill(path: Path, count: int) -> None:
     from buffer.config import BufferConfig
     from buffer.outbox import Outbox
 
-    config = BufferConfig(path=str(path), max_bytes=BACKLOG_MAX_BYTES)
+    config = BufferConfig(path=path, max_bytes=BACKLOG_MAX_BYTES)
     box = Outbox(config, source="/edge/gw-bench/buffer")
     await box.open()
     try:
@@ -309,7 +295,7 @@ def _backlog(sub: _TimedSubscriber, tmp: Path, broker: int, count: int) -> dict[
     t_fill = time.monotonic()
     asyncio.run(_fill(db, count))
     fill_s = time.monotonic() - t_fill
-    cfg = _config(run, broker, None, synth_count=0)
+    cfg = _config(run, broker, None, synth_count=0, max_bytes=BACKLOG_MAX_BYTES)
     counter = _CountingSubscriber(broker, "edge/#")
     start = time.monotonic()
     argv = [sys.executable, "-m", "agent", "run", "--config", str(cfg)]
@@ -319,7 +305,7 @@ def _backlog(sub: _TimedSubscriber, tmp: Path, broker: int, count: int) -> dict[
     try:
         while time.monotonic() < deadline:
             delivered = len(counter.distinct)
-            rss, peak = _proc_rss(proc.pid)
+            rss, peak = fc.proc_rss(proc.pid)
             for q in (25, 50, 75, 100):
                 if delivered >= count * q / 100:
                     quarters.setdefault(f"{q}%", round(rss, 1))
@@ -348,12 +334,11 @@ def _other_configs(
     sub: _TimedSubscriber, tmp: Path, broker: int, modbus: int, quick: bool
 ) -> dict[str, Any]:
     """Modbus + serial and Modbus + camera (bench/footprint_configs.py), reported only."""
-    from bench import footprint_configs as fc
 
     def start(argv: list[str], log: Path) -> tuple[subprocess.Popen[bytes], float]:
         return _first_publish(sub, argv, log)
 
-    window, rounds = (15.0, 3) if quick else (60.0, 3)
+    window, rounds = 15.0 if quick else 60.0, 3
     out: dict[str, Any] = {}
     link = tmp / "wearables"
     sim = fc.start_wearables(REPO, _env(), link)

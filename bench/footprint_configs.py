@@ -28,7 +28,6 @@ from typing import Any
 
 import yaml
 
-MODEL_SHA256 = "695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14"
 _BRACELETS = 3
 
 Starter = Callable[[list[str], Path], tuple[subprocess.Popen[bytes], float]]
@@ -51,13 +50,14 @@ def serial_drivers(link: Path) -> list[dict[str, Any]]:
 
 
 def camera_drivers(clip: Path, model: Path) -> list[dict[str, Any]]:
-    """The camera entry of examples/camera-demo.yaml, on ``clip`` with ``model``."""
+    """The camera entry of examples/camera-demo.yaml, on ``clip`` with ``model`` (the
+    example's sha256 stays: the same model file, checked at load as in production)."""
     demo = Path(__file__).resolve().parent.parent / "examples" / "camera-demo.yaml"
     doc = yaml.safe_load(demo.read_text())
     cams: list[dict[str, Any]] = doc["drivers"]
     for cam in cams:
         cam["source"] = str(clip)
-        cam["model"] = {"path": str(model), "sha256": MODEL_SHA256}
+        cam["model"]["path"] = str(model)
     return cams
 
 
@@ -87,13 +87,30 @@ def make_clip(repo: Path, env: dict[str, str], out: Path) -> Path:
     return out
 
 
-def _stat(pid: int) -> tuple[float, float, float]:
-    fields = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-    )
+def proc_rss(pid: int) -> tuple[float, float]:
+    """VmRSS and its high-water mark VmHWM of ``pid``, in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far."""
     stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024, cpu
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def steady_window(pid: int, window_s: float) -> tuple[float, float, float, float]:
+    """RSS, its peak, CPU seconds and the elapsed time over ``window_s``, after 5 s to get
+    past start-up (the CPU window covers steady work only)."""
+    time.sleep(5.0)
+    cpu0, t0 = cpu_s(pid), time.monotonic()
+    time.sleep(window_s)
+    cpu, elapsed = cpu_s(pid) - cpu0, time.monotonic() - t0
+    rss, peak = proc_rss(pid)
+    return rss, peak, cpu, elapsed
 
 
 def measure(
@@ -120,18 +137,13 @@ def measure(
             times.append(t)
             continue
         try:  # the last start stays up for the steady window
-            time.sleep(5.0)
-            _, _, cpu0 = _stat(proc.pid)
-            t0 = time.monotonic()
-            time.sleep(window_s)
-            rss, peak, cpu = _stat(proc.pid)
-            elapsed = time.monotonic() - t0
+            rss, peak, cpu, elapsed = steady_window(proc.pid, window_s)
         finally:
             stop(proc)
     return {
         "startup_s": round(statistics.median(times), 3),
         "steady_rss_mb": round(rss, 1),
         "peak_rss_mb": round(peak, 1),
-        "cpu_percent": round((cpu - cpu0) / elapsed * 100, 1),
+        "cpu_percent": round(cpu / elapsed * 100, 1),
         "window_s": round(elapsed, 1),
     }
