@@ -4,8 +4,13 @@
 #   bash tests/run.sh [extra pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash deploy/dev-setup.sh test
 export EDGE_AGENT_SHARED="${EDGE_AGENT_SHARED:-$(cd .. && pwd)/shared}"
+# Most tests read the real model and photos: without them the run is minutes of failures.
+if [[ ! -d "$EDGE_AGENT_SHARED/models" || ! -d "$EDGE_AGENT_SHARED/testdata" ]]; then
+  echo "shared data not found at $EDGE_AGENT_SHARED (models/, testdata/); set EDGE_AGENT_SHARED" >&2
+  exit 2
+fi
+bash deploy/dev-setup.sh test
 
 echo "== ruff"; .venv/bin/ruff check agent drivers vision buffer tests bench
 echo "== mypy"; .venv/bin/mypy
