@@ -369,7 +369,7 @@ def run(quick: bool) -> dict[str, Any]:
         # behind a 20,000-event drain had messages dropped by the broker ("Outgoing
         # messages are being dropped for client platform"), which this bench once
         # reported as 18,373 of 20,000 delivered while the outbox was empty.
-        broker = Mosquitto(tmp, extra=["allow_anonymous true", "max_queued_messages 0"]).start()
+        broker = Mosquitto(tmp).start()
         sub = _TimedSubscriber(broker.port, "edge/#")
         modbus = free_port()
         units = [f"--unit={u}=normal" for u in range(1, UNITS + 1)]

@@ -74,6 +74,11 @@ class Mosquitto:
             "per_listener_settings true",
             "persistence false",
             "user root",
+            # Unlimited: Mosquitto's default (1000) drops QoS 1 messages to a subscriber
+            # that falls behind a drained backlog on a loaded machine; the gateway had
+            # them acknowledged, so a test would count them lost. The central platform
+            # our Subscriber stands in for keeps up; the agent is what is under test.
+            "max_queued_messages 0",
             f"listener {self.port} 127.0.0.1",
         ]
         lines += self.extra or ["allow_anonymous true"]

@@ -70,7 +70,7 @@ class Segment:
         # by the broker across the outage phase's restart, as a production platform's are:
         # otherwise a gateway that reconnects before the bench's subscriber does would
         # hand its backlog to nobody (PUBACK 0x10) and the bench would call that a loss.
-        extra = ["allow_anonymous true", "max_queued_messages 0", "persistence true",
+        extra = ["allow_anonymous true", "persistence true",
                  f"persistence_location {run_dir}/"]  # fmt: skip
         self.broker = Mosquitto(run_dir, extra=extra)
         self.broker.start()

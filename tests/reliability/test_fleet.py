@@ -64,7 +64,6 @@ class PersistentMosquitto(Mosquitto):
             [
                 f"persistence_location {self.workdir}/",
                 "autosave_interval 1",
-                "max_queued_messages 0",  # unlimited: the consumers must lose nothing
                 "connection_messages true",
                 "log_timestamp true",
                 "",
