@@ -32,24 +32,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import footprint_configs as fc
 from tests.broker import Mosquitto
 from tests.console.stack import PASSWORD, start_console_agent, start_elevator_simulator
 from tests.spine.agentproc import AgentProcess, synthetic, write_config
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _cpu_s(pid: int) -> float:
-    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _drivers(sim_port: int) -> list[dict[str, Any]]:
@@ -78,11 +67,11 @@ def _import_rss() -> float:
 
 def _window(pids: list[int], seconds: float) -> list[float]:
     """CPU percent of one core of each pid over the next ``seconds``."""
-    before = [_cpu_s(p) for p in pids]
+    before = [fc.cpu_s(p) for p in pids]
     t0 = time.monotonic()
     time.sleep(seconds)
     dt = time.monotonic() - t0
-    return [round(100 * (_cpu_s(p) - b) / dt, 2) for p, b in zip(pids, before, strict=True)]
+    return [round(100 * (fc.cpu_s(p) - b) / dt, 2) for p, b in zip(pids, before, strict=True)]
 
 
 def _page_loads(base: str, loads: int, browser_window: float, pid: int) -> dict[str, Any]:
@@ -135,7 +124,7 @@ def run(quick: bool) -> dict[str, Any]:
             pids = [console.agent.proc.pid, plain.proc.pid]
             time.sleep(5.0)  # both connected and polling
             cpu_console, cpu_plain = _window(pids, duration)
-            rss_console, rss_plain = (_rss_mb(p) for p in pids)
+            rss_console, rss_plain = (fc.proc_rss(p)[0] for p in pids)
             loads = _page_loads(console.base, 5 if quick else 20, duration / 2, pids[0])
         finally:
             for agent in (console.agent if console else None, plain):

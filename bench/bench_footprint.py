@@ -40,6 +40,7 @@ import yaml
 
 from bench import footprint_configs as fc
 from tests.broker import Mosquitto, Subscriber, free_port, wait_port
+from tests.shared_data import model_path
 
 REPO = Path(__file__).resolve().parent.parent
 UNITS = 10
@@ -351,7 +352,7 @@ def _other_configs(
     finally:
         _stop(sim)
     clip = fc.make_clip(REPO, _env(), tmp / "demo.avi")
-    cams = fc.camera_drivers(clip, fc.shared_dir(REPO) / "models" / "yolox_nano.onnx")
+    cams = fc.camera_drivers(clip, model_path())
     out["modbus_camera"] = fc.measure(
         tmp, "camera", lambda d: _config(d, broker, modbus, 0, cams), start, _stop,
         rounds=rounds, window_s=window,

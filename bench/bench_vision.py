@@ -37,7 +37,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-MODEL_SHA256 = "695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14"
+from tests.shared_data import MODEL_SHA256, shared_path  # noqa: E402 (the path above)
+
 FRAME_WIDTH = 640
 TARGET_RATIO = 1.15
 TARGET_RATIO_DECODE_AND_RUN = 1.05  # issue 12: full path / (JPEG decode + session.run)
@@ -52,10 +53,6 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def _shared() -> Path:
-    return Path(os.environ.get("EDGE_AGENT_SHARED", REPO.parent / "shared")).resolve()
-
-
 def run(quick: bool) -> dict[str, Any]:
     rss_before = _rss_mb()
     import cv2
@@ -67,7 +64,7 @@ def run(quick: bool) -> dict[str, Any]:
     from vision.tracker import Tracker
     from vision.types import PERSON, TWO_WHEELER
 
-    shared = _shared()
+    shared = shared_path()
     config = ModelConfig(path=shared / "models" / "yolox_nano.onnx", sha256=MODEL_SHA256)
     detector = Detector(config)
     session = detector.session

@@ -28,15 +28,12 @@ from typing import Any
 
 import yaml
 
+from tests.shared_data import shared_path
+
 _BRACELETS = 3
 
 Starter = Callable[[list[str], Path], tuple[subprocess.Popen[bytes], float]]
 Stopper = Callable[[subprocess.Popen[bytes]], None]
-
-
-def shared_dir(repo: Path) -> Path:
-    """The shared data directory, as the tests find it (EDGE_AGENT_SHARED or ../shared)."""
-    return Path(os.environ.get("EDGE_AGENT_SHARED", repo.parent / "shared")).resolve()
 
 
 def serial_drivers(link: Path) -> list[dict[str, Any]]:
@@ -80,7 +77,7 @@ def start_wearables(repo: Path, env: dict[str, str], link: Path) -> subprocess.P
 def make_clip(repo: Path, env: dict[str, str], out: Path) -> Path:
     """The README demo clip, built from the shared photos."""
     subprocess.run(
-        [sys.executable, "examples/make_demo_clip.py", "--shared", str(shared_dir(repo)),
+        [sys.executable, "examples/make_demo_clip.py", "--shared", str(shared_path()),
          "--out", str(out)],
         cwd=repo, env=env, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip

@@ -14,13 +14,9 @@ from typing import Any
 import pytest
 
 from tests.contract_check import seen_types, take_violations, warm_up
+from tests.shared_data import REPO, shared_path
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def shared_path() -> Path:
-    """The shared models and test data: $EDGE_AGENT_SHARED, else ../shared beside the repo."""
-    return Path(os.environ.get("EDGE_AGENT_SHARED", REPO.parent / "shared")).resolve()
+__all__ = ["REPO", "shared_path"]  # tests import them from here too
 
 
 @pytest.fixture(scope="session")

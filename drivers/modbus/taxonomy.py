@@ -1,6 +1,6 @@
 """The elevator event taxonomy: keys, categories, priorities and default hold times.
 
-Follows /work/shared/research/domain-devices.md §2.2 (keys, holds, GB-family and
+Follows ../shared/research/domain-devices.md §2.2 (keys, holds, GB-family and
 Shanghai codes) and §1.4 (hold times from the public ``liftcheck.c`` terminal firmware).
 """
 

@@ -31,8 +31,9 @@ from tests.console.stack import (
     start_elevator_simulator,
     start_wearable_simulator,
 )
+from tests.shared_data import MODEL_SHA256
 from tests.spine.agentproc import wait_for
-from tests.vision.clips import MODEL_SHA, State, load_props, make_clip
+from tests.vision.clips import State, load_props, make_clip
 
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install edge-agent[test]")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -52,7 +53,7 @@ def _drivers(tmp: Path, shared: Path, sim_port: int, wearable: Path) -> list[dic
          "devices": [{"id": "lift-a", "unit_id": 1, **lift},
                      {"id": "lift-b", "unit_id": 2, **lift}]},
         {"name": "cam1", "kind": "camera", "source": str(clip), "file_end": "loop",
-         "model": {"path": str(shared / "models" / "yolox_nano.onnx"), "sha256": MODEL_SHA},
+         "model": {"path": str(shared / "models" / "yolox_nano.onnx"), "sha256": MODEL_SHA256},
          "sampling": {"idle_interval_s": 1.0, "active_interval_s": 0.5},
          "zones": [{"id": "door-left", "kind": "entrance",
                     "polygon": [[0.02, 0.1], [0.16, 0.1], [0.16, 0.6], [0.02, 0.6]]}]},

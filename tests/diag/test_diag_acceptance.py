@@ -24,9 +24,10 @@ import pytest
 from agent.status import StatusSnapshot, live_status
 from tests.broker import Mosquitto
 from tests.conftest import REPO
+from tests.shared_data import MODEL_SHA256
 from tests.spine.agentproc import AgentProcess, wait_for, write_config
 from tests.spine.test_tls import make_pki, tls_broker, tls_mqtt
-from tests.vision.clips import MODEL_SHA, ZONE, State, load_props, make_clip
+from tests.vision.clips import ZONE, State, load_props, make_clip
 
 
 def env() -> dict[str, str]:
@@ -123,7 +124,7 @@ def gateway(tmp_path: Path, shared_dir: Path) -> Iterator[dict[str, Any]]:
 def drivers(g: dict[str, Any]) -> list[dict[str, Any]]:
     tmp, shared = g["tmp"], g["shared"]
     clip = make_clip(tmp / "good.avi", load_props(shared), 4, lambda t: State(bike=False))
-    model = {"path": str(shared / "models" / "yolox_nano.onnx"), "sha256": MODEL_SHA}
+    model = {"path": str(shared / "models" / "yolox_nano.onnx"), "sha256": MODEL_SHA256}
 
     def camera(name: str, source: Path) -> dict[str, Any]:
         return {

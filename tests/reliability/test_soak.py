@@ -37,8 +37,9 @@ import pytest
 
 from tests.broker import Mosquitto, Subscriber, free_port, wait_port
 from tests.reliability.figures import record
+from tests.shared_data import MODEL_SHA256, shared_path
 from tests.spine.agentproc import AgentProcess, synthetic, wait_for, write_config
-from tests.vision.clips import MODEL_SHA, ZONE, State, load_props, make_clip
+from tests.vision.clips import ZONE, State, load_props, make_clip
 
 SOAK_S = float(os.environ.get("SOAK_S", 600))
 WARMUP_S = min(120.0, SOAK_S / 5)
@@ -46,7 +47,7 @@ QUIET_S = min(90.0, SOAK_S / 5)
 CYCLE_S, FAULT_S = 45.0, 12.0
 SPEED = 20
 CLIP_S = 12.0  # the loop; a renamed-away clip is noticed at its next end
-SHARED = Path(os.environ.get("EDGE_AGENT_SHARED", "/work/shared"))
+SHARED = shared_path()
 KINDS = ("broker", "modbus", "serial", "camera")
 pytestmark = [pytest.mark.campaign, pytest.mark.timeout(SOAK_S + 420)]
 
@@ -86,7 +87,7 @@ def _camera(clip: Path) -> dict[str, Any]:
         "grace_s": 2.0,
         "gap_tolerance_s": 3.0,
     }
-    model = {"path": str(SHARED / "models" / "yolox_nano.onnx"), "sha256": MODEL_SHA}
+    model = {"path": str(SHARED / "models" / "yolox_nano.onnx"), "sha256": MODEL_SHA256}
     return {"name": "cam", "kind": "camera", "source": str(clip), "model": model,
             "zones": [zone], "file_end": "loop", "offline_after_s": 2.0,
             "open_timeout_s": 2.0, "read_timeout_s": 2.0, "reconnect_max_s": 2.0,

@@ -22,8 +22,7 @@ import yaml
 
 from agent.cli import main
 from tests.conftest import REPO
-
-SHA = "695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14"
+from tests.shared_data import MODEL_SHA256
 
 
 def base(tmp: Path) -> dict:
@@ -42,7 +41,7 @@ def modbus(**device: object) -> dict:
     }
 
 
-def camera(model: Path, sha: str = SHA) -> dict:
+def camera(model: Path, sha: str = MODEL_SHA256) -> dict:
     return {
         "name": "cam",
         "kind": "camera",
@@ -128,7 +127,7 @@ def test_wrong_model_hash(
     code, err = check(path, capsys)
     line = line_of(path, "sha256:")
     assert code == 2
-    assert f"{path}:{line} drivers[0].model.sha256: model " in err and SHA in err
+    assert f"{path}:{line} drivers[0].model.sha256: model " in err and MODEL_SHA256 in err
 
 
 def _tls(tmp: Path, key_mode: int = 0o600) -> dict:

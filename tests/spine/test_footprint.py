@@ -18,9 +18,9 @@ from pathlib import Path
 import yaml
 
 from tests.conftest import REPO
+from tests.shared_data import MODEL_SHA256
 
 HEAVY = {"numpy", "cv2", "onnxruntime"}
-MODEL_SHA = "695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14"
 
 
 def _loaded(tmp: Path, drivers: list[dict[str, object]]) -> set[str]:
@@ -77,7 +77,7 @@ def test_camera_config_imports_them(tmp_path: Path, shared_dir: Path) -> None:
         "name": "cam",
         "kind": "camera",
         "source": str(tmp_path / "none.avi"),
-        "model": {"path": str(shared_dir / "models" / "yolox_nano.onnx"), "sha256": MODEL_SHA},
+        "model": {"path": str(shared_dir / "models" / "yolox_nano.onnx"), "sha256": MODEL_SHA256},
         "zones": [{"id": "z", "kind": "corridor", "polygon": [[0, 0], [1, 0], [1, 1]]}],
     }
     modules = _loaded(tmp_path, [camera])

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from tests.shared_data import MODEL_SHA256
 from vision.model_config import ModelConfig
 from vision.postprocess import Grid
 
-MODEL_SHA256 = "695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14"
 BICYCLE, MOTORCYCLE, PERSON_ID, BENCH, CHAIR_ID = 1, 3, 0, 13, 56
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tests.shared_data import MODEL_SHA256
 from vision.capture import write_clip
 from vision.config import CameraConfig
 
@@ -22,7 +23,6 @@ FPS = 4.0
 BIKE_AT = (200, 230)  # top-left where the bike crop is pasted
 BIKE_H = 220
 PERSON_Y, PERSON_H = 130, 340
-MODEL_SHA = "695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14"
 ZONE = [(0.2, 0.7), (0.85, 0.7), (0.85, 0.99), (0.2, 0.99)]
 
 
@@ -94,7 +94,7 @@ def camera_config(shared: Path, source: str = "clip.avi", **kw: object) -> Camer
         "name": "cam1",
         "kind": "camera",
         "source": source,
-        "model": {"path": str(shared / "models" / "yolox_nano.onnx"), "sha256": MODEL_SHA},
+        "model": {"path": str(shared / "models" / "yolox_nano.onnx"), "sha256": MODEL_SHA256},
         "zones": [zone],
     }
     doc.update(kw)

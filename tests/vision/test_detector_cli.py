@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
-from tests.vision._detector_support import MODEL_SHA256
+from tests.shared_data import MODEL_SHA256
 
 
 def _args(shared_dir: Path, *images: str, sha: str | None = MODEL_SHA256) -> list[str]:

@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.vision._detector_support import MODEL_SHA256, iou, model_config
+from tests.shared_data import MODEL_SHA256
+from tests.vision._detector_support import iou, model_config
 from vision.detector import Detector, ModelVerificationError
 from vision.preprocess import InputBuffer, letterbox, letterbox_reference, read_image
 from vision.types import TWO_WHEELER

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.vision.clips import MODEL_SHA
+from tests.shared_data import MODEL_SHA256
 from vision.detector import Detector
 from vision.evidence import SnapshotLimits, encode_within, make_snapshot
 from vision.model_config import ModelConfig
@@ -41,7 +41,7 @@ def decode(data: bytes) -> np.ndarray:
 def street(shared_dir: Path) -> tuple[np.ndarray, list, list]:
     """A real street photo with people and a bicycle, and the detector's boxes."""
     img = cv2.imread(str(shared_dir / "testdata/images/mxnetssd_street.jpg"))
-    det = Detector(ModelConfig(path=shared_dir / "models/yolox_nano.onnx", sha256=MODEL_SHA))
+    det = Detector(ModelConfig(path=shared_dir / "models/yolox_nano.onnx", sha256=MODEL_SHA256))
     found = det.detect(img)
     people = [d.box for d in found if d.label == PERSON and d.score >= 0.5]
     bikes = [d.box for d in found if d.label != PERSON]

@@ -20,7 +20,7 @@ from tests.spine.agentproc import synthetic
 from tests.spine.remote_client import Requester
 from tests.spine.test_remote import GW, _config, running
 from tests.vision.clips import (
-    MODEL_SHA,
+    MODEL_SHA256,
     PERSON_H,
     PERSON_Y,
     ZONE,
@@ -46,7 +46,7 @@ def _camera(shared: Path, clip: Path) -> dict[str, Any]:
         "kind": "camera",
         "source": str(clip),
         "file_end": "loop",
-        "model": {"path": str(shared / "models" / "yolox_nano.onnx"), "sha256": MODEL_SHA},
+        "model": {"path": str(shared / "models" / "yolox_nano.onnx"), "sha256": MODEL_SHA256},
         "zones": [{"id": "corridor-a", "kind": "corridor", "polygon": [list(p) for p in ZONE]}],
         "sampling": {"idle_interval_s": 0.5, "active_interval_s": 0.5},
     }

@@ -11,13 +11,13 @@ import pytest
 import yaml
 
 from agent.cli import main
-from tests.vision.clips import MODEL_SHA
+from tests.shared_data import MODEL_SHA256
 
 BAY = "bay=0.1,0.6 0.9,0.6 0.9,0.99 0.1,0.99"
 
 
 def _model(shared: Path) -> list[str]:
-    return ["--model", str(shared / "models" / "yolox_nano.onnx"), "--sha256", MODEL_SHA]
+    return ["--model", str(shared / "models" / "yolox_nano.onnx"), "--sha256", MODEL_SHA256]
 
 
 def test_snapshot_from_a_bare_source_draws_grid_zone_and_anchors(
@@ -49,7 +49,7 @@ def test_snapshot_from_a_config_uses_its_camera_and_zones(
         "buffer": {"path": str(tmp_path / "b.db")},
         "drivers": [{"name": "cam", "kind": "camera", "source": str(photo),
                      "model": {"path": str(shared_dir / "models" / "yolox_nano.onnx"),
-                               "sha256": MODEL_SHA},
+                               "sha256": MODEL_SHA256},
                      "zones": [{"id": "far", "kind": "corridor",
                                 "polygon": [[0, 0], [0.3, 0], [0.3, 0.3]]}]}],
     }))  # fmt: skip
