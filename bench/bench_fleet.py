@@ -38,9 +38,10 @@ import yaml
 from tests.broker import Mosquitto, Subscriber
 
 REPO = Path(__file__).resolve().parent.parent
-# tests/broker.py gives every broker an unlimited queue to subscribers: with Mosquitto's
-# default of 1,000 the probe, flooded by 50 backlogs on a loaded machine, lost births and
-# first events to "Outgoing messages are being dropped" and counted gateways never back.
+# tests/broker.py gives every broker a queue of 1,000,000 messages per subscriber: with
+# Mosquitto's default of 1,000 the probe, flooded by 50 backlogs on a loaded machine,
+# lost births and first events to "Outgoing messages are being dropped" and counted
+# gateways never back.
 BROKER = ["allow_anonymous true"]
 
 

@@ -74,11 +74,13 @@ class Mosquitto:
             "per_listener_settings true",
             "persistence false",
             "user root",
-            # Unlimited: Mosquitto's default (1000) drops QoS 1 messages to a subscriber
-            # that falls behind a drained backlog on a loaded machine; the gateway had
-            # them acknowledged, so a test would count them lost. The central platform
-            # our Subscriber stands in for keeps up; the agent is what is under test.
-            "max_queued_messages 0",
+            # Mosquitto's default (1000) drops QoS 1 messages to a subscriber that falls
+            # behind a drained backlog on a loaded machine; the gateway had them
+            # acknowledged, so a test would count them lost. The central platform our
+            # Subscriber stands in for keeps up; the agent is what is under test. Not 0
+            # ("no limit"): Debian's 2.0.11 then closes the connection right after the
+            # PUBACK 0x87 of an ACL-denied publish (seen in tests/spine/test_faults.py).
+            "max_queued_messages 1000000",
             f"listener {self.port} 127.0.0.1",
         ]
         lines += self.extra or ["allow_anonymous true"]

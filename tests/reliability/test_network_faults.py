@@ -165,7 +165,7 @@ def test_each_network_fault_loses_nothing(tmp_path: Path, broker: Mosquitto, mod
 
 def test_broker_frozen_then_resumed_loses_nothing(tmp_path: Path) -> None:
     count = 1500
-    broker = Mosquitto(tmp_path).start()  # unlimited queue to the subscriber: see tests/broker.py
+    broker = Mosquitto(tmp_path).start()  # a deep queue to the subscriber: tests/broker.py
     sub = Subscriber(broker.port)
     cfg = write_config(
         tmp_path / "c.yaml",
