@@ -136,6 +136,34 @@ def contract_violations(no_leaks: None, contract_validators: None) -> Iterator[N
         pytest.fail(f"events broke the platform contract:\n  {shown}{more}", pytrace=False)
 
 
+# ---------------------------------------------------------------------------------------
+# A failed test whose Mosquitto dropped messages to a subscriber says so beside its error:
+# events missing at the test's subscriber were then lost by the broker's queue limit, after
+# the gateway had its PUBACKs (tests/broker.py sets that queue deep; this is how it showed).
+
+BROKER_DROPPED = "Outgoing messages are being dropped"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    tmp = getattr(item, "funcargs", {}).get("tmp_path")
+    if not report.failed or tmp is None:
+        return
+    for log in sorted(Path(tmp).rglob("mosquitto-*.log")):
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if BROKER_DROPPED in ln]
+        if lines:
+            report.sections.append(
+                (
+                    "test broker",
+                    f"{log}: Mosquitto dropped messages to a subscriber that fell behind "
+                    f"({len(lines)} times, first: {lines[0]!r}); events missing at the "
+                    "subscriber may be the broker's loss, not the agent's",
+                )
+            )
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """How much of the contract this run exercised: types checked, registered types not."""
     from agent.event_types import EVENT_TYPES
