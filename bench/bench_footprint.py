@@ -365,7 +365,7 @@ def run(quick: bool) -> dict[str, Any]:
     result: dict[str, Any] = {"import_rss_mb": _import_rss()}
     with tempfile.TemporaryDirectory(prefix="bench-footprint-") as d:
         tmp = Path(d)
-        # No cap on what the broker queues for the bench's subscriber: with Mosquitto's
+        # tests/broker.py queues up to 1,000,000 messages per subscriber: with Mosquitto's
         # default (1,000 queued QoS 1 messages per client) a Python subscriber falling
         # behind a 20,000-event drain had messages dropped by the broker ("Outgoing
         # messages are being dropped for client platform"), which this bench once

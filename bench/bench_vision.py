@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from tests.shared_data import MODEL_SHA256, shared_path  # noqa: E402 (the path above)
+from tests.shared_data import MODEL_SHA256, model_path, shared_path  # noqa: E402 (the path above)
 
 FRAME_WIDTH = 640
 TARGET_RATIO = 1.15
@@ -65,7 +65,7 @@ def run(quick: bool) -> dict[str, Any]:
     from vision.types import PERSON, TWO_WHEELER
 
     shared = shared_path()
-    config = ModelConfig(path=shared / "models" / "yolox_nano.onnx", sha256=MODEL_SHA256)
+    config = ModelConfig(path=model_path(), sha256=MODEL_SHA256)
     detector = Detector(config)
     session = detector.session
 

@@ -14,9 +14,7 @@ from typing import Any
 import pytest
 
 from tests.contract_check import seen_types, take_violations, warm_up
-from tests.shared_data import REPO, shared_path
-
-__all__ = ["REPO", "shared_path"]  # tests import them from here too
+from tests.shared_data import shared_path
 
 
 @pytest.fixture(scope="session")

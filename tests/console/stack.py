@@ -15,7 +15,7 @@ from typing import Any
 
 from agent.console.auth import hash_password
 from tests.broker import free_port
-from tests.conftest import REPO
+from tests.shared_data import REPO
 from tests.spine.agentproc import AgentProcess, wait_for, write_config
 
 PASSWORD = "correct horse battery"

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from tests.broker import free_port
-from tests.conftest import REPO
+from tests.shared_data import REPO
 
 HEAVY = {"numpy", "cv2", "onnxruntime", "sqlite_utils"}
 PROBE = """

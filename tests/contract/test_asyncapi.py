@@ -19,7 +19,7 @@ import pytest
 
 from agent.contract.asyncapi import COMMANDS
 from agent.event_types import EVENT_TYPES
-from tests.conftest import REPO
+from tests.shared_data import REPO
 
 CONTRACT = REPO / "docs" / "contract"
 SCRIPT = REPO / ".ci" / "asyncapi-validate.mjs"

@@ -18,7 +18,7 @@ from agent.contract.export import RELEASED_DIR, release_problems
 from agent.contract.schemas import model_schema
 from agent.event_types import EVENT_TYPES, EventType
 from agent.events import EventData
-from tests.conftest import REPO
+from tests.shared_data import REPO
 
 RELEASED = REPO / "docs" / "contract" / RELEASED_DIR
 

@@ -9,7 +9,7 @@ import pytest
 
 from agent.cli import main
 from agent.contract.export import export, render, stale
-from tests.conftest import REPO
+from tests.shared_data import REPO
 
 CONTRACT = REPO / "docs" / "contract"
 

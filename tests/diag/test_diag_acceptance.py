@@ -23,8 +23,7 @@ import pytest
 
 from agent.status import StatusSnapshot, live_status
 from tests.broker import Mosquitto
-from tests.conftest import REPO
-from tests.shared_data import MODEL_SHA256
+from tests.shared_data import MODEL_SHA256, REPO
 from tests.spine.agentproc import AgentProcess, wait_for, write_config
 from tests.spine.test_tls import make_pki, tls_broker, tls_mqtt
 from tests.vision.clips import ZONE, State, load_props, make_clip

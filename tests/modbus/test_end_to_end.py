@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.broker import Mosquitto, Subscriber, free_port, wait_port
-from tests.conftest import REPO
+from tests.shared_data import REPO
 from tests.spine.agentproc import AgentProcess, wait_for, write_config
 
 SPEED = 5.0  # the scenario's 90 s at a floor take 18 s; holds shrink alike

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.shared_data import REPO
 
 
 @pytest.fixture(scope="session")

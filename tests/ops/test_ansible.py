@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO
 from tests.pki import make_pki, tls_broker
+from tests.shared_data import REPO
 
 ANSIBLE = REPO / "deploy" / "ansible"
 BIN = Path(sys.executable).parent

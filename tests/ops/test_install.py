@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.shared_data import REPO
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the installer runs as root")
 

@@ -20,8 +20,8 @@ import yaml
 
 from agent.provision import Owners, Request, lay_down
 from tests.broker import Mosquitto
-from tests.conftest import REPO
 from tests.pki import client_cert, make_pki, tls_broker
+from tests.shared_data import REPO
 
 
 @pytest.fixture

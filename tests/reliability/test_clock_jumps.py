@@ -22,8 +22,8 @@ from buffer.config import BufferConfig
 from buffer.receipts import ReceiptClass, ReceiptPolicy, awaiting
 from buffer.store import OutboxStore
 from buffer.wallclock import WallClock
-from tests.conftest import REPO
 from tests.reliability.figures import record
+from tests.shared_data import REPO
 
 HOUR = 3600.0
 SAMPLE = "synthetic.sample"

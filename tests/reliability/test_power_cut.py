@@ -30,8 +30,8 @@ from pathlib import Path
 from agent.events import Event
 from buffer.config import BufferConfig
 from buffer.store import OutboxStore
-from tests.conftest import REPO
 from tests.reliability.figures import record
+from tests.shared_data import REPO
 
 CUTS = 40
 COUNT = 1_000_000  # the writer is stopped by the test long before

@@ -18,7 +18,7 @@ from drivers.serial.modem import AtModem, ModemError, csq_to_dbm
 from drivers.serial.simulator.modem_sim import ModemSim
 from drivers.serial.simulator.runner import open_pty
 from drivers.serial.sms_pdu import decode_submit, encode_submit, split_units
-from tests.conftest import REPO
+from tests.shared_data import REPO
 from tests.spine.agentproc import wait_for
 
 TEXT = "【电梯困人】临汾路小区3号楼2单元 电梯lift-1 于12-02 09:15发生平层困人，请立即救援。"  # noqa: RUF001

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import REPO
+from tests.shared_data import REPO
 
 
 def synthetic(

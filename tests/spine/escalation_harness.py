@@ -21,7 +21,7 @@ from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 
 from tests.broker import Mosquitto, Subscriber, free_port
-from tests.conftest import REPO
+from tests.shared_data import REPO
 from tests.spine.agentproc import wait_for
 
 NUMBER = "+8613800138000"

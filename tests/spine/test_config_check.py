@@ -21,8 +21,7 @@ import pytest
 import yaml
 
 from agent.cli import main
-from tests.conftest import REPO
-from tests.shared_data import MODEL_SHA256
+from tests.shared_data import MODEL_SHA256, REPO
 
 
 def base(tmp: Path) -> dict:

@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from agent.cli import main
-from tests.conftest import REPO, shared_path
+from tests.shared_data import REPO, shared_path
 
 EXAMPLE = REPO / "deploy" / "config.example.yaml"
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.shared_data import REPO
 
 LINT = Path(sys.executable).with_name("lint-imports")
 

@@ -61,7 +61,7 @@ def test_uplink_down_sos_gives_one_sms_one_siren_write_and_all_events_arrive_lat
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.shared_data import REPO
 
     broker = PersistentMosquitto(tmp_path).start()
     sub = PlatformSubscriber(broker.port)
@@ -201,7 +201,7 @@ def test_an_elevator_entrapment_from_the_simulator_is_texted_once_with_the_uplin
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.shared_data import REPO
 
     sim = subprocess.Popen(
         [sys.executable, "-m", "agent", "simulate", "elevator", "--port", "0", "--unit",

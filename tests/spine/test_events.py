@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from agent.events import Event, Priority, Severity, encode_cloudevent, event_topic_suffix, uuid7
-from tests.conftest import REPO
+from tests.shared_data import REPO
 
 
 def test_uuid7_is_version_7_rfc_variant_and_time_ordered() -> None:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from tests.broker import Mosquitto, Subscriber
-from tests.conftest import REPO
+from tests.shared_data import REPO
 from tests.spine.agentproc import AgentProcess, synthetic, write_config
 
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import REPO
-from tests.shared_data import MODEL_SHA256
+from tests.shared_data import MODEL_SHA256, REPO
 
 HEAVY = {"numpy", "cv2", "onnxruntime"}
 

@@ -15,7 +15,7 @@ from agent.driver import DriverConfigBase, DriverContext
 from agent.kinds import KINDS, Kind, by_name, command_modules, literal_kind, simulator_modules
 from agent.registry import DRIVERS, create_driver
 from agent.supervisor import Supervisor
-from tests.conftest import REPO
+from tests.shared_data import REPO
 from tests.sinks import ListSink
 from tests.spine.dummy_kind import DummyConfig
 

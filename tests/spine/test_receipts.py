@@ -171,7 +171,7 @@ def test_config_errors_point_at_the_line_and_outputs_must_be_declared() -> None:
 
 def test_the_example_config_with_receipts_switched_on_is_valid() -> None:
     from agent.config import parse_config
-    from tests.conftest import REPO
+    from tests.shared_data import REPO
 
     text = (REPO / "deploy" / "config.example.yaml").read_text()
     head, tail = text.split("\n  ## A Modbus relay box", 1)

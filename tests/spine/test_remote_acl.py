@@ -14,7 +14,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.broker import Mosquitto
-from tests.conftest import REPO
+from tests.shared_data import REPO
 from tests.spine.remote_client import Requester
 from tests.spine.test_remote import GW, _config, running
 

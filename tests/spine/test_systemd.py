@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from tests.broker import Mosquitto
-from tests.conftest import REPO
+from tests.shared_data import REPO
 from tests.spine.agentproc import synthetic, write_config
 
 

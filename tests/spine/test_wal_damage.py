@@ -21,7 +21,7 @@ import pytest
 from agent.events import Event, Priority
 from buffer.config import BufferConfig
 from buffer.store import OutboxStore
-from tests.conftest import REPO
+from tests.shared_data import REPO
 
 _CHILD = """
 import sys, time

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from agent.logs import UtcFormatter
-from tests.conftest import REPO
+from tests.shared_data import REPO
 from vision.native_log import classify
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"

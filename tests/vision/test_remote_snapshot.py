@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from tests.broker import Mosquitto
+from tests.shared_data import MODEL_SHA256
 from tests.spine.agentproc import synthetic
 from tests.spine.remote_client import Requester
 from tests.spine.test_remote import GW, _config, running
 from tests.vision.clips import (
-    MODEL_SHA256,
     PERSON_H,
     PERSON_Y,
     ZONE,

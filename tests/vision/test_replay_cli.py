@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from agent.cli import main
-from tests.conftest import REPO
+from tests.shared_data import REPO
 
 
 def _cli(argv: list[str]) -> int:
