@@ -21,6 +21,9 @@ class Step:
     "running"); ``fault`` makes the controller report the code its profile maps to that
     taxonomy key; ``link`` changes how the device answers ("silent", "exception",
     "garbage", "slow": every reply ``reply_delay_ms`` late, in wall time).
+    ``min_reads`` keeps the step on, past ``duration_s``, until the device has answered
+    that many reads in it: the clock is wall time, so on a loaded machine a step shorter
+    than a poll stall would otherwise pass between two polls unseen.
     """
 
     duration_s: float
@@ -30,6 +33,7 @@ class Step:
     fault: str | None = None
     link: str | None = None
     reply_delay_ms: int = 0
+    min_reads: int = 0
 
 
 @dataclass(frozen=True)
@@ -169,9 +173,16 @@ SCENARIOS: dict[str, Scenario] = {
             "at 0.1 m/s inside the door zone; on the next arrival the doors open early at "
             "0.5 m/s inside the zone. Neither is a door open while running (issue 11).",
             steps=(
+                # min_reads: the two movements and the pause between must each be read
+                # (four reads span more than the 2 s hold) for the rules as they were to
+                # trip twice, or the silence of the real rules would prove nothing.
                 Step(3, _OPEN_LOADING, wait_for="idle"),
-                Step(8, {**_OPEN_LOADING, "running": True, "direction": "up", "speed_mps": 0.1}),
-                Step(3, _OPEN_LOADING),
+                Step(
+                    8,
+                    {**_OPEN_LOADING, "running": True, "direction": "up", "speed_mps": 0.1},
+                    min_reads=4,
+                ),
+                Step(3, _OPEN_LOADING, min_reads=4),
                 Step(
                     6,
                     {
@@ -181,6 +192,7 @@ SCENARIOS: dict[str, Scenario] = {
                         "speed_mps": 0.5,
                         "door": "opening",
                     },
+                    min_reads=4,
                 ),
                 Step(3, _OPEN_LOADING),
             ),

@@ -99,6 +99,7 @@ class SimulatedDevice:
     def read(self, table: str, address: int, count: int) -> list[int] | list[bool] | ExcCodes:
         self.requests[table] += 1
         self.model.advance_to(self.sim_time())
+        self.model.note_read()
         if not set(range(address, address + count)) <= self.readable(table):
             self.requests["illegal_address"] += 1
             return ExcCodes.ILLEGAL_ADDRESS

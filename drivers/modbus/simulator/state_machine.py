@@ -47,6 +47,7 @@ class ElevatorModel:
     counters: Counters = field(default_factory=Counters)
     step_index: int = -1  # -1: lead-in traffic
     step_started: float | None = None
+    reads_in_step: int = 0
     _rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
@@ -81,12 +82,16 @@ class ElevatorModel:
             return
         if self.step_started is None:
             if step.wait_for is None or step.wait_for == self._traffic_state():
-                self.step_started = self.now
+                self.step_started, self.reads_in_step = self.now, 0
             return
-        if self.now - self.step_started >= step.duration_s:
+        if self.now - self.step_started >= step.duration_s and self.reads_in_step >= step.min_reads:
             self.step_index += 1
             self.step_started = None
             self._advance_script()
+
+    def note_read(self) -> None:
+        """A read was answered from the current state (counts toward ``min_reads``)."""
+        self.reads_in_step += 1
 
     def _traffic_state(self) -> str:
         return "running" if self.phase == "run" else self.phase
