@@ -8,6 +8,8 @@ Delivery rules (see docs/events.md and ../shared/research/anchors-reliability.md
 * Every connection uses a fresh ``aiomqtt.Client``: paho re-sends its in-memory queue
   when the same client reconnects, which would duplicate what the outbox re-sends anyway.
 * Publishes are pipelined: up to ``inflight`` are awaiting their PUBACK at once.
+* A row the broker answers by dropping the connection, not with a PUBACK, is found and
+  set aside as a dead letter (agent/forward_poison.py), so it cannot stall the uplink.
 * Reconnects follow agent/backoff.py (jittered, growing to a short cap, at once for a waiting
   alarm); TLS never falls back to plaintext.
 """
@@ -17,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,12 +26,15 @@ from typing import Any, Literal
 
 import aiomqtt
 
-from agent.backoff import ReconnectSchedule, full_jitter
+from agent.backoff import ReconnectSchedule
 from agent.config import MqttConfig
 from agent.endpoints import Endpoints
-from agent.events import Event, Priority, Severity
+from agent.events import Event
+from agent.forward_poison import PoisonWatch
+from agent.forward_rejects import BusyBackoff, RejectReporter
 from agent.forwarder_publish import (
     BrokerLimits,
+    DeadlinePassed,
     NegativeAck,
     Publisher,
     classify,
@@ -38,7 +42,7 @@ from agent.forwarder_publish import (
     retrieve_disconnect,
 )
 from agent.forwarder_reconnect import pump_and_listen, pump_until_lost, wait_to_reconnect
-from agent.gateway_events import ForwardRejected, GatewayStatus
+from agent.gateway_events import GatewayStatus
 from agent.inbound import Inbound
 from agent.publish_deadline import AttemptLedger
 from agent.tls import build_tls_context
@@ -47,7 +51,6 @@ from buffer.outbox import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 
-_REJECT_REPORT_INTERVAL_S = 60.0
 _SETTLE_CHUNK = 256
 
 
@@ -96,7 +99,8 @@ class Forwarder:
         self._gw = gateway_id
         self._outbox = outbox
         self._birth = birth
-        self._report = report
+        self._rejects = RejectReporter(report)  # refusals -> gateway.forward.rejected
+        self._poison = PoisonWatch()
         self._prefix = f"edge/{gateway_id}/"
         self.status_topic = f"{self._prefix}status"
         self.stats = ForwarderStats()
@@ -110,15 +114,12 @@ class Forwarder:
         self.endpoints = Endpoints(cfg.endpoints)  # host:port, then mqtt.failover
         # Up/down in words, logged on transitions (agent/uplink.py).
         self.uplink = UplinkLog(str(self.endpoints), refused_backoff_s=cfg.refused_backoff_s)
-        self._rejects_since_report = 0
-        self._last_reject_report = 0.0
-        self._report_ids: deque[str] = deque(maxlen=64)  # our own rejection reports
         # Rows the broker acknowledged whose delete failed (a locked or full database):
         # never re-sent, deleted again later. Bounded by the pump pausing while set.
         self._unacked: list[int] = []
         self._alarms_tried: set[int] = set()  # alarms a reconnect was cut short for
         self._store_trouble: str | None = None
-        self._transient_attempt = 0
+        self._busy = BusyBackoff()  # a broker refusing for now (0x80, 0x83, 0x97)
         self._live: Publisher | None = None  # this connection's, once its birth is sent
 
     def _status(self, state: Literal["online", "offline"], **extra: Any) -> bytes:
@@ -168,6 +169,7 @@ class Forwarder:
             schedule.attempting()
             refused = False
             publisher: Publisher | None = None
+            convicted: int | None = None
             try:
                 async with client:
                     publisher = Publisher(client, window=self._cfg.inflight, ledger=self.attempts)
@@ -200,9 +202,12 @@ class Forwarder:
             finally:
                 self._live = None
                 if publisher is not None:
+                    convicted = self._note_loss(publisher)
                     publisher.close()  # its open attempts end here; their rows are re-sent
                 _mqtt_log.removeFilter(watch)
                 retrieve_disconnect(client)
+            if convicted is not None:
+                await self._set_aside(convicted)
             if self.endpoints.failed():  # backoff between full rounds of brokers
                 await wait_to_reconnect(
                     schedule, stop, self._outbox, self._alarms_tried, refused=refused
@@ -254,7 +259,9 @@ class Forwarder:
         waker = asyncio.create_task(self._wake_on(stop, publisher))
         try:
             while not stop.is_set():
-                while queue and publisher.outstanding < handed:
+                # One at a time while a suspect is among the next (agent/forward_poison.py).
+                cap = 1 if self._poison.careful else handed
+                while queue and publisher.outstanding < cap:
                     self._send_row(publisher, queue.popleft())
                 if not queue:
                     await self._settle(publisher, in_flight)
@@ -270,7 +277,7 @@ class Forwarder:
                     if not in_flight:
                         await self._wait_for_rows(stop)
                         continue
-                elif len(publisher.results) >= _SETTLE_CHUNK:
+                elif len(publisher.results) >= _SETTLE_CHUNK or cap == 1:
                     await self._settle(publisher, in_flight)
                 if publisher.outstanding:
                     want = len(publisher.results) + min(step, publisher.outstanding)
@@ -388,8 +395,10 @@ class Forwarder:
         results = publisher.take_results()
         if not results:
             return
+        if self._poison.tracked is not None:
+            self._poison.settled({row for row, _ in results})
         delivered, rejected, transient, reportable = classify(
-            results, in_flight, report_ids=self._report_ids, reasons=self.stats.reasons
+            results, in_flight, report_ids=self._rejects.report_ids, reasons=self.stats.reasons
         )
         try:
             await self._outbox.ack(delivered)
@@ -409,42 +418,30 @@ class Forwarder:
                 return
             self.stats.dead_lettered += len(rejected)
             if reportable:
-                await self._report_rejects(reportable, rejected[-1][1])
-        await self._transient_backoff(transient, bool(delivered))
+                await self._rejects.refused(reportable, rejected[-1][1], self.stats.dead_lettered)
+        if transient:
+            self.stats.transient_refusals += transient
+        await self._busy.after(transient, progressed=bool(delivered))
 
-    async def _transient_backoff(self, transient: int, progressed: bool) -> None:
-        """A broker that is only busy (0x80, 0x83, 0x97 quota exceeded) is waited for,
-        with growing jittered pauses; its refusals are not a verdict on the message."""
-        if not transient:
-            if progressed:
-                self._transient_attempt = 0
-            return
-        self.stats.transient_refusals += transient
-        delay = full_jitter(self._transient_attempt, base=0.2, cap=10.0)
-        self._transient_attempt += 1
-        log.debug("broker refused %d publishes for now; retrying in %.1f s", transient, delay)
-        await asyncio.sleep(delay)
+    def _note_loss(self, publisher: Publisher) -> int | None:
+        """Tell the poison watch how this connection ended; a convicted row, if any."""
+        if publisher.lost is None:
+            return None  # not lost: a shutdown, or the connect itself failed
+        oldest, on_wire = publisher.oldest_open()
+        silent = isinstance(publisher.lost, DeadlinePassed)
+        return self._poison.lost(oldest, on_wire, silent=silent)
 
-    async def _report_rejects(self, n: int, reason: str) -> None:
-        self._rejects_since_report += n
-        now = time.monotonic()
-        if now - self._last_reject_report < _REJECT_REPORT_INTERVAL_S:
+    async def _set_aside(self, row_id: int) -> None:
+        """Dead-letter a row the broker drops the connection for (forward_poison.py)."""
+        reason = (
+            "the broker closed the connection instead of acknowledging this publish"
+            f" (sent alone twice, after {self._poison.strikes} connection losses in a row)"
+        )
+        try:
+            await self._outbox.dead_letter([(row_id, reason)])
+        except sqlite3.Error as exc:  # still pending: it will be convicted again
+            self._note_store(exc)
             return
-        self._last_reject_report = now
-        count, self._rejects_since_report = self._rejects_since_report, 0
-        log.error("broker refused %d publishes (last: %s); kept as dead letters", count, reason)
-        if self._report is not None:
-            event = Event(
-                type="gateway.forward.rejected",
-                subject="forwarder",
-                data=ForwardRejected(
-                    rejected=count, last_reason=reason, dead_lettered_total=self.stats.dead_lettered
-                ).to_data(),
-                priority=Priority.ALARM,
-                severity=Severity.CRITICAL,
-            )
-            self._report_ids.append(event.id)
-            try:
-                await self._report(event)
-            except Exception as exc:  # a full outbox must not stop forwarding
-                log.error("could not store the rejection report: %s", exc)
+        self.stats.dead_lettered += 1
+        self.stats.reasons["connection_closed"] = self.stats.reasons.get("connection_closed", 0) + 1
+        await self._rejects.refused(1, reason, self.stats.dead_lettered)

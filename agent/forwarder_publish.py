@@ -291,6 +291,12 @@ class Publisher:
         if len(self.results) >= self._wake_at:
             self.progress.set()
 
+    def oldest_open(self) -> tuple[int | None, int]:
+        """The oldest outbox row on the wire with no outcome yet (``None``: none, or the
+        birth) and how many are on the wire; read before ``close``."""
+        row = self._rows.get(self._order[0]) if self._order else None
+        return (row if row is not None and row >= 0 else None), len(self._rows)
+
     @property
     def outstanding(self) -> int:
         """Messages handed to us whose outcome is not known yet."""

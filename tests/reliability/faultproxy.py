@@ -10,7 +10,10 @@ the registries we use, so this is the small equivalent. One proxy, one mode:
   i.e. in the middle of a PUBLISH stream, ``resets`` times, then traffic passes;
 - ``blackhole``: after ``after_bytes`` from the agent, nothing passes either way
   (connections stay open, bytes vanish) for ``hole_s`` seconds; connections made
-  during the hole are held the same way; then the proxy passes traffic again.
+  during the hole are held the same way; then the proxy passes traffic again;
+- ``poison``: a connection whose agent-side bytes contain ``poison`` is aborted before
+  those bytes pass, every time, as a content-inspecting firewall does (or a broker that
+  drops the connection instead of refusing the publish).
 
 Runs its own event loop in a daemon thread so that a synchronous test can use it.
 """
@@ -36,6 +39,7 @@ class Faults:
     after_bytes: int = 20_000
     hole_s: float = 8.0
     seed: int = 16
+    poison: bytes = b""
 
 
 @dataclass
@@ -47,6 +51,7 @@ class Counters:
     hole_started: float | None = None
     hole_ended: float | None = None
     dropped_in_hole: int = 0
+    poisoned: int = 0
     log: list[str] = field(default_factory=list)
 
 
@@ -131,11 +136,17 @@ class FaultProxy:
     ) -> bool:
         """Copy ``src`` to ``dst`` with the faults; True when it ended in a reset."""
         seen = 0
+        tail = b""  # the end of the last chunk, for a marker split across two
         while True:
             chunk = await src.read(4096)
             if not chunk:
                 return False
             seen += len(chunk)
+            if up and self.faults.mode == "poison":
+                if self.faults.poison in tail + chunk:
+                    self.counters.poisoned += 1
+                    return True
+                tail = chunk[-len(self.faults.poison) :]
             if up:
                 self.counters.bytes_up += len(chunk)
             else:

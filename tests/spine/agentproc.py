@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -107,3 +108,21 @@ def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
             return True
         time.sleep(0.1)
     return predicate()
+
+
+def cli_json(*args: str) -> Any:
+    """``python -m agent ARGS --json``, its output parsed (a non-zero exit raises)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "agent", *args, "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def buffer_stats(config: Path) -> dict[str, Any]:
+    """``edge-agent buffer stats --json`` for the outbox of ``config``."""
+    stats: dict[str, Any] = cli_json("buffer", "stats", "--config", str(config))
+    return stats

@@ -21,8 +21,7 @@ from agent.forwarder_publish import classify
 from buffer.config import BufferConfig
 from buffer.outbox import Outbox
 from tests.broker import Mosquitto, Subscriber
-from tests.spine.agentproc import AgentProcess, synthetic, write_config
-from tests.spine.test_faults import buffer_stats
+from tests.spine.agentproc import AgentProcess, buffer_stats, synthetic, write_config
 from vision.evidence import shrink_jpeg
 
 

@@ -4,25 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from tests.broker import Mosquitto, Subscriber
-from tests.shared_data import REPO
-from tests.spine.agentproc import AgentProcess, synthetic, write_config
-
-
-def buffer_stats(config: Path) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-m", "agent", "buffer", "stats", "--json", "--config", str(config)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout)
+from tests.spine.agentproc import AgentProcess, buffer_stats, synthetic, write_config
 
 
 def test_acl_denied_events_are_dead_lettered_not_deleted(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from agent import forwarder as forwarder_module
+from agent import forward_rejects
 from agent.config import MqttConfig
 from agent.events import Event, Priority
 from agent.forwarder import Forwarder
@@ -136,7 +136,7 @@ def test_refused_rejection_report_is_not_reported_again(
     # The ACL refuses every event topic, the report of the refusal included: one report,
     # not a report of the report of the report…
     broker = Mosquitto(tmp_path, acl="pattern write edge/%c/status\n").start()
-    monkeypatch.setattr(forwarder_module, "_REJECT_REPORT_INTERVAL_S", 0.0)
+    monkeypatch.setattr(forward_rejects, "REPORT_INTERVAL_S", 0.0)
     reports: list[Event] = []
 
     async def go() -> None:
