@@ -17,8 +17,10 @@ it first, alone, so a poison message meets this at once, while a link that reset
 random rarely hits the same message twice), that message is convicted: the forwarder
 dead-letters it (kept, with a ``gateway.forward.rejected`` alarm; ``edge-agent buffer
 requeue-dead`` sends it again) and the rest of the outbox flows at full speed again.
-A loss because a PUBACK never came (the publish deadline: a broker or link gone silent)
-says nothing about any message and is not counted. An outcome for the tracked row
+A loss because a PUBACK never came (the publish deadline, a keepalive timeout: a broker
+or link gone silent) or one the broker explains (shutting down, busy, session taken
+over, administrative action, …: ``EXPLAINED``) says nothing about any message and is
+not counted. An outcome for the tracked row
 outside careful mode (it was delivered or refused after all) ends the watch.
 
 Pure: the forwarder reports connection losses and outcomes; nothing here does I/O.
@@ -29,6 +31,14 @@ from __future__ import annotations
 from collections.abc import Collection
 
 STRIKES = 3
+# DISCONNECT reason codes (MQTT v5 §3.14.2.1) that say why without blaming a message:
+# normal, with will, server busy, shutting down, keepalive timeout, session taken over,
+# receive maximum, quota, administrative action, use another server, server moved,
+# connection rate, maximum connect time. A socket simply closed is 0x80 (paho's
+# "Unspecified error"), which is what a poison message gets.
+EXPLAINED = frozenset(
+    {0x00, 0x04, 0x89, 0x8B, 0x8D, 0x8E, 0x93, 0x97, 0x98, 0x9C, 0x9D, 0x9F, 0xA0}
+)
 
 
 class PoisonWatch:
@@ -81,6 +91,8 @@ class PoisonWatch:
                 self.clear()  # went through carefully with no loss: a flaky link, not a row
         elif self._row is not None and self._row in row_ids:
             self.clear()
+        if self._alone is not None and self._alone in row_ids:
+            self._alone = None  # it had an outcome after all: start again
 
     def clear(self) -> None:
         self._row, self._losses, self._careful_left, self._alone = None, 0, 0, None

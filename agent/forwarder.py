@@ -30,8 +30,9 @@ from agent.backoff import ReconnectSchedule
 from agent.config import MqttConfig
 from agent.endpoints import Endpoints
 from agent.events import Event
-from agent.forward_poison import PoisonWatch
+from agent.forward_poison import EXPLAINED, PoisonWatch
 from agent.forward_rejects import BusyBackoff, RejectReporter
+from agent.forward_waits import either, pause, wake_on
 from agent.forwarder_publish import (
     BrokerLimits,
     DeadlinePassed,
@@ -256,7 +257,7 @@ class Forwarder:
         step = min(256, handed // 4)
         queue: deque[OutboxRow] = deque()
         in_flight: dict[int, str] = {}  # fetched and not yet settled: row id -> event id
-        waker = asyncio.create_task(self._wake_on(stop, publisher))
+        waker = asyncio.create_task(wake_on(stop, publisher))
         try:
             while not stop.is_set():
                 # One at a time while a suspect is among the next (agent/forward_poison.py).
@@ -275,7 +276,7 @@ class Forwarder:
                         self.attempts.held_peak = max(self.attempts.held_peak, len(in_flight))
                         continue
                     if not in_flight:
-                        await self._wait_for_rows(stop)
+                        await either(self._outbox.changed, stop)
                         continue
                 elif len(publisher.results) >= _SETTLE_CHUNK or cap == 1:
                     await self._settle(publisher, in_flight)
@@ -344,7 +345,7 @@ class Forwarder:
             )
         except sqlite3.Error as exc:
             self._note_store(exc)
-            await self._pause(stop)
+            await pause(stop)
             return None
         self._note_store(None)
         return fresh
@@ -369,28 +370,6 @@ class Forwarder:
         else:
             log.error("outbox unusable for the forwarder (%s); retrying", why)
 
-    @staticmethod
-    async def _pause(stop: asyncio.Event, delay: float = 1.0) -> None:
-        try:
-            async with asyncio.timeout(delay):
-                await stop.wait()
-        except TimeoutError:
-            pass
-
-    @staticmethod
-    async def _wake_on(stop: asyncio.Event, publisher: Publisher) -> None:
-        await stop.wait()
-        publisher.wake()
-
-    async def _wait_for_rows(self, stop: asyncio.Event) -> None:
-        waiter = asyncio.ensure_future(self._outbox.changed.wait())
-        stopper = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            stopper.cancel()
-
     async def _settle(self, publisher: Publisher, in_flight: dict[int, str]) -> None:
         results = publisher.take_results()
         if not results:
@@ -400,6 +379,16 @@ class Forwarder:
         delivered, rejected, transient, reportable = classify(
             results, in_flight, report_ids=self._rejects.report_ids, reasons=self.stats.reasons
         )
+        # Outcomes once taken are recorded even if the pump is cancelled meanwhile (the
+        # connection dropped right after a PUBACK 0x87): a cancelled await would leave
+        # the rows dead-lettered by the writer thread and never reported.
+        await asyncio.shield(self._record(delivered, rejected, reportable))
+        self.stats.transient_refusals += transient
+        await self._busy.after(transient, progressed=bool(delivered))
+
+    async def _record(
+        self, delivered: list[int], rejected: list[tuple[int, str]], reportable: int
+    ) -> None:
         try:
             await self._outbox.ack(delivered)
         except sqlite3.Error as exc:
@@ -409,26 +398,24 @@ class Forwarder:
             self._unacked.extend(delivered)
         else:
             self.stats.delivered += len(delivered)
-        if rejected:
-            try:
-                await self._outbox.dead_letter(rejected)
-            except sqlite3.Error as exc:
-                # Still pending in the outbox: sent again later, refused again, kept then.
-                self._note_store(exc)
-                return
-            self.stats.dead_lettered += len(rejected)
-            if reportable:
-                await self._rejects.refused(reportable, rejected[-1][1], self.stats.dead_lettered)
-        if transient:
-            self.stats.transient_refusals += transient
-        await self._busy.after(transient, progressed=bool(delivered))
+        if not rejected:
+            return
+        try:
+            await self._outbox.dead_letter(rejected)
+        except sqlite3.Error as exc:
+            # Still pending in the outbox: sent again later, refused again, kept then.
+            self._note_store(exc)
+            return
+        self.stats.dead_lettered += len(rejected)
+        if reportable:
+            await self._rejects.refused(reportable, rejected[-1][1], self.stats.dead_lettered)
 
     def _note_loss(self, publisher: Publisher) -> int | None:
         """Tell the poison watch how this connection ended; a convicted row, if any."""
         if publisher.lost is None:
-            return None  # not lost: a shutdown, or the connect itself failed
+            return None  # the connect itself failed
         oldest, on_wire = publisher.oldest_open()
-        silent = isinstance(publisher.lost, DeadlinePassed)
+        silent = isinstance(publisher.lost, DeadlinePassed) or publisher.lost_code in EXPLAINED
         return self._poison.lost(oldest, on_wire, silent=silent)
 
     async def _set_aside(self, row_id: int) -> None:
@@ -442,6 +429,7 @@ class Forwarder:
         except sqlite3.Error as exc:  # still pending: it will be convicted again
             self._note_store(exc)
             return
+        log.error("outbox row %d set aside as a dead letter: %s", row_id, reason)
         self.stats.dead_lettered += 1
         self.stats.reasons["connection_closed"] = self.stats.reasons.get("connection_closed", 0) + 1
         await self._rejects.refused(1, reason, self.stats.dead_lettered)

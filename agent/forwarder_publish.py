@@ -110,14 +110,18 @@ class Publisher:
         self._v5 = self._paho.protocol == mqtt.MQTTv5
         self.results: list[tuple[int, ReasonCode | Refused | None]] = []
         self.progress = asyncio.Event()
-        self.lost: BaseException | None = None
+        self.lost: BaseException | None = None  # the first cause stands
+        self.lost_code: int | None = None  # the disconnect's reason code, if it had one
         self._wake_at = 0
         self._woken = False
         aiomqtt_on_disconnect: Any = self._paho.on_disconnect
 
         def on_disconnect(*args: Any) -> None:
             # (client, userdata, flags, reason, properties): the reason, not the flags.
-            self.lost = aiomqtt.MqttError(f"connection lost: {args[3] if len(args) > 3 else ''}")
+            reason = args[3] if len(args) > 3 else ""
+            if self.lost is None:  # a deadline, then our own disconnect: the deadline stands
+                self.lost = aiomqtt.MqttError(f"connection lost: {reason}")
+                self.lost_code = getattr(reason, "value", None)
             self.progress.set()
             aiomqtt_on_disconnect(*args)
 

@@ -56,7 +56,8 @@ class Counters:
 
 
 class FaultProxy:
-    def __init__(self, upstream_port: int, faults: Faults) -> None:
+    def __init__(self, upstream_port: int, faults: Faults, port: int = 0) -> None:
+        """``port``: where to listen (0: any free port, read ``port`` after ``start``)."""
         self.upstream_port = upstream_port
         self.faults = faults
         self.counters = Counters()
@@ -65,7 +66,7 @@ class FaultProxy:
         self._ready = threading.Event()
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._run, name="faultproxy", daemon=True)
-        self.port = 0
+        self.port = port
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -90,7 +91,7 @@ class FaultProxy:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._handle, "127.0.0.1", 0)
+            asyncio.start_server(self._handle, "127.0.0.1", self.port)
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()

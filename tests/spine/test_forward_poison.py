@@ -77,3 +77,13 @@ def test_a_link_that_resets_at_random_convicts_nothing() -> None:
     watch.settled({5})  # the next connection got it through
     assert watch.lost(6, 1, silent=False) is None  # a reset hit row 6: not the same row
     assert watch.careful and watch.tracked == 5
+
+
+def test_an_outcome_for_the_lone_message_starts_its_count_again() -> None:
+    watch = PoisonWatch()
+    for _ in range(3):
+        watch.lost(5, 40, silent=False)
+    assert watch.lost(5, 1, silent=False) is None
+    watch.settled({5})  # refused for now (0x97) or delivered: not the culprit
+    assert watch.lost(5, 1, silent=False) is None  # one loss with it alone, not two
+    assert watch.lost(5, 1, silent=False) == 5
