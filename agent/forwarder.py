@@ -413,7 +413,7 @@ class Forwarder:
     def _note_loss(self, publisher: Publisher) -> int | None:
         """Tell the poison watch how this connection ended; a convicted row, if any."""
         if publisher.lost is None:
-            return None  # the connect itself failed
+            return None  # no disconnect seen (a refused birth, an outbox error)
         oldest, on_wire = publisher.oldest_open()
         silent = isinstance(publisher.lost, DeadlinePassed) or publisher.lost_code in EXPLAINED
         return self._poison.lost(oldest, on_wire, silent=silent)
