@@ -29,7 +29,7 @@ import aiomqtt
 from agent.backoff import ReconnectSchedule
 from agent.config import MqttConfig
 from agent.endpoints import Endpoints
-from agent.events import Event
+from agent.events import Event, Priority
 from agent.forward_poison import EXPLAINED, PoisonWatch
 from agent.forward_rejects import BusyBackoff, RejectReporter
 from agent.forward_waits import either, pause, wake_on
@@ -260,10 +260,11 @@ class Forwarder:
         waker = asyncio.create_task(wake_on(stop, publisher))
         try:
             while not stop.is_set():
-                # One at a time while a suspect is among the next (agent/forward_poison.py).
-                cap = 1 if self._poison.careful else handed
-                while queue and publisher.outstanding < cap:
-                    self._send_row(publisher, queue.popleft())
+                # One at a time while a suspect is among the next (agent/forward_poison.py);
+                # the last one's outcome first, as it may end that.
+                if self._poison.careful:
+                    await self._settle(publisher, in_flight)
+                cap = self._fill(publisher, queue, 1 if self._poison.careful else handed)
                 if not queue:
                     await self._settle(publisher, in_flight)
                     self._outbox.changed.clear()
@@ -299,8 +300,22 @@ class Forwarder:
             waker.cancel()
             await self._settle(publisher, in_flight)
 
-    def _send_row(self, publisher: Publisher, row: OutboxRow) -> None:
-        """Publish ``row``, or refuse it here when it cannot fit the broker's Maximum
+    def _fill(self, publisher: Publisher, queue: deque[OutboxRow], cap: int) -> int:
+        """Hand rows to the wire up to ``cap`` outstanding; a row of a suspect topic family
+        goes alone, once the wire is empty. The cap that held: 1 once one went alone."""
+        while queue and publisher.outstanding < cap:
+            if self._poison.suspect(queue[0].topic):
+                if publisher.outstanding:
+                    break
+                cap = 1
+            row = queue.popleft()
+            if self._send_row(publisher, row) and cap == 1:
+                alarm = row.priority is Priority.ALARM
+                self._poison.sending(row.id, row.topic, alarm=alarm)
+        return cap
+
+    def _send_row(self, publisher: Publisher, row: OutboxRow) -> bool:
+        """Publish ``row`` (True), or refuse it here when it cannot fit the broker's Maximum
         Packet Size: sent anyway, the broker would drop the connection and the same row
         would go first after every reconnect, blocking the uplink (issue 9 item 2)."""
         topic = self._prefix + row.topic
@@ -313,8 +328,9 @@ class Forwarder:
                 publisher.refuse(
                     row.id, f"{size} bytes over the broker's maximum packet size {limit}"
                 )
-                return
+                return False
         publisher.publish(row.id, topic, payload)
+        return True
 
     def _fit_evidence(self, row: OutboxRow, topic: str, limit: int) -> bytes | None:
         """An evidence image (attachment, JPEG) re-encoded to fit, else ``None``."""
@@ -374,7 +390,7 @@ class Forwarder:
         results = publisher.take_results()
         if not results:
             return
-        if self._poison.tracked is not None:
+        if self._poison.watching:
             self._poison.settled({row for row, _ in results})
         delivered, rejected, transient, reportable = classify(
             results, in_flight, report_ids=self._rejects.report_ids, reasons=self.stats.reasons
@@ -413,6 +429,7 @@ class Forwarder:
     def _note_loss(self, publisher: Publisher) -> int | None:
         """Tell the poison watch how this connection ended; a convicted row, if any."""
         if publisher.lost is None:
+            self._poison.ended()
             return None  # no disconnect seen (a refused birth, an outbox error)
         oldest, on_wire = publisher.oldest_open()
         silent = isinstance(publisher.lost, DeadlinePassed) or publisher.lost_code in EXPLAINED
@@ -420,10 +437,7 @@ class Forwarder:
 
     async def _set_aside(self, row_id: int) -> None:
         """Dead-letter a row the broker drops the connection for (forward_poison.py)."""
-        reason = (
-            "the broker closed the connection instead of acknowledging this publish"
-            f" (sent alone twice, after {self._poison.strikes} connection losses in a row)"
-        )
+        reason = self._poison.reason()
         try:
             await self._outbox.dead_letter([(row_id, reason)])
         except sqlite3.Error as exc:  # still pending: it will be convicted again
