@@ -59,6 +59,19 @@ def wait_port(
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
 
 
+def wait_port_closed(port: int, timeout: float = 10.0) -> None:
+    """Until nothing accepts on ``port`` any more (a server that was told to stop)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                pass
+        except OSError:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"127.0.0.1:{port} still accepts connections")
+
+
 @dataclass
 class Mosquitto:
     """One broker process; ``extra`` lines go into its listener section."""

@@ -14,16 +14,18 @@ run as root, so the directories are made readable by it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.broker import free_port, wait_port
+from tests.broker import free_port, wait_port, wait_port_closed
 
 CTL = "/usr/sbin/ejabberdctl"
 # Any name and any non-empty password: the anonymous backend accepts them (an empty
@@ -89,17 +91,40 @@ class Ejabberd:
         self.proc = subprocess.Popen(
             [*cmd, "foreground"], stdout=out, stderr=out, start_new_session=True
         )
-        wait_port(self.port, timeout=60)  # the Erlang VM takes a few seconds
+        # The Erlang VM takes a few seconds; a node that cannot start exits.
+        wait_port(self.port, timeout=60, proc=self.proc)
         return self
 
+    def _node_pids(self) -> list[int]:
+        """The Erlang VM of this instance. ``ejabberdctl`` runs it through ``su``, which
+        gives it a session of its own: a signal to the script's process group never
+        reaches it (the script exits, the broker runs on)."""
+        out = subprocess.run(
+            ["pgrep", "-f", f"edge{self.port}@localhost"], capture_output=True, text=True
+        ).stdout
+        return [int(pid) for pid in out.split()]
+
     def stop(self) -> None:
+        """Stop the broker and return only once its VM is gone and the port is closed."""
+        pids = self._node_pids()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)  # the VM shuts down on SIGTERM (OTP >= 19)
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while self._node_pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in self._node_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if self.proc is not None:
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        wait_port_closed(self.port, timeout=20)
         self.proc = None
 
     def log_text(self) -> str:
